@@ -1,0 +1,22 @@
+# The two Quickstart commands of README.md: `make demo` (the main job) and `make test`.
+# Both create the virtual environment on first use. torch==2.13.0 is installed first so the
+# machine's local CPU build is used instead of a multi-GB CUDA download.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+.PHONY: demo test bench
+demo: $(VENV)/.installed
+	$(VENV)/bin/onionbench models train --hidden 32 --variant ar --seed 0 --steps 3000 --out runs/demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/train_throughput.py

@@ -1,0 +1,103 @@
+"""Model folders and model cards for reference GRUs.
+
+A model folder is what the Hub repo holds: `config.json` + `model.safetensors` (written by
+`PyTorchModelHubMixin`), `README.md` (the card below), `training.json` (recipe, accuracy,
+timing, hardware, weight sha256) and `learning_curve.json`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from benchmark.model import PAPER_URL, RepeatGRU
+
+PAPER_BIBTEX = """@inproceedings{csordas2024recurrent,
+  title     = {Recurrent Neural Networks Learn to Store and Generate Sequences using Non-Linear Representations},
+  author    = {Csord{\\'a}s, R{\\'o}bert and Potts, Christopher and Manning, Christopher D. and Geiger, Atticus},
+  booktitle = {Proceedings of the 7th BlackboxNLP Workshop},
+  pages     = {248--262},
+  year      = {2024}
+}"""
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes (used to pin weights)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_model_folder(model: RepeatGRU, folder: Path, info: dict, curve: list[dict]) -> str:
+    """Save weights, config, card, training info and learning curve; return the weight sha256."""
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    info = dict(info, sha256=file_sha256(folder / "model.safetensors"),
+                parameters=sum(p.numel() for p in model.parameters()))
+    (folder / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+    (folder / "learning_curve.json").write_text(json.dumps(curve, indent=1) + "\n")
+    (folder / "README.md").write_text(model_card(info))
+    return info["sha256"]
+
+
+def model_card(info: dict) -> str:
+    """A Hub model card: YAML metadata with `model-index`, then what a researcher needs."""
+    by_length = " | ".join(f"{n}: {acc:.4f}" for n, acc in info["test_exact_match_by_length"].items())
+    recipe = info["recipe"]
+    decoder = ("SOS, then the previous target token (autoregressive)" if info["variant"] == "ar"
+               else "SOS, then a constant NO_INPUT token (the decoder must track position itself)")
+    return f"""---
+library_name: onionbench
+license: mit
+tags: [onionbench, interpretability, gru, sequence-repetition]
+model-index:
+- name: {info['name']}
+  results:
+  - task: {{type: sequence-repetition, name: Sequence repetition}}
+    dataset: {{type: onionbench/repeat-splits, name: onionbench repeat test v1, split: test}}
+    metrics:
+    - {{type: exact_match, value: {info['test_exact_match']:.4f}, name: Test exact match}}
+---
+
+# {info['name']}
+
+A reference model of [onionbench](https://github.com/onionbench/onionbench): a single-layer GRU
+(hidden size {info['hidden_size']}, {info['parameters']:,} parameters) shared by encoder and decoder,
+trained to repeat a sequence of 2-9 tokens over a 30-token vocabulary, as in Csordás, Potts,
+Manning & Geiger (2024), [{PAPER_URL}]({PAPER_URL}). The decoder reads {decoder}.
+The state the benchmark studies is the final encoder state `h` (shape `(batch, {info['hidden_size']})`).
+
+## Intended use
+Interpretability research: a frozen model on which methods that read and write the token
+stored at each position are scored. It is not a general-purpose model.
+
+## Training
+- Data: fresh random sequences (lengths uniform 2-9, tokens uniform), never a sequence of
+  the onionbench test or validation split.
+- Recipe (the paper's): AdamW, lr {recipe['lr']}, weight decay {recipe['weight_decay']},
+  betas {tuple(recipe['betas'])}, batch {recipe['batch_size']}, {recipe['steps']:,} steps, fp32, no gradient clipping,
+  token cross-entropy over the output positions. Seed {info['seed']}.
+- Steps done: {info['steps_done']:,}. Wall time: {info['train_seconds']:.0f} s for {info['trained_jointly_with']}
+  model(s) trained together as one batched ensemble ({info['model_seconds']:.0f} s per model).
+- Hardware: {info['hardware']}.
+
+## Evaluation
+Test exact match (all positions of a sequence right, greedy decoding) on the 5,000-sequence
+onionbench test split v1: **{info['test_exact_match']:.4f}**.
+
+By length: {by_length}
+
+## Files
+- `model.safetensors`: sha256 `{info['sha256']}`
+- `config.json`: `RepeatGRU(**config)`; load with `benchmark.model.load_model(folder)` (strict).
+- `training.json`, `learning_curve.json`: recipe, accuracy, timing; validation exact match every
+  {recipe['eval_every']:,} steps.
+
+## Citation
+```bibtex
+{PAPER_BIBTEX}
+```
+"""

@@ -1,0 +1,110 @@
+"""Training throughput: onionbench's ensemble trainer vs the straightforward recipe.
+
+Measures model-steps per second (one optimiser step of one model = one model-step) for
+N in {48, 64, 128, 256} on this machine, in one run, for
+  - `packed`: one model at a time, nn.Embedding + nn.GRU over `pack_padded_sequence`
+    for the encoder and the decoder, as the paper's code does;
+  - `ensemble-K`: K models of one size (3 seeds x 2 variants) stacked into one batched
+    GRU (`benchmark.ensemble.GRUEnsemble`), the trainer the reference zoo uses.
+Both use the paper's recipe (AdamW lr 1e-3, wd 0.1, batch 256, lengths 2..9, fp32).
+
+Usage: python benchmarks/train_throughput.py [--steps 30] [--sizes 48 64 128 256] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from benchmark.data import TrainSampler, heldout_keys
+from benchmark.ensemble import GRUEnsemble, masked_loss, sort_by_length
+from benchmark.model import RepeatGRU
+from benchmark.task import MAX_LEN, SOS, VOCAB_SIZE
+
+
+class PackedGRU(nn.Module):
+    """The paper-style implementation: packed variable-length encoder and decoder."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB_SIZE + 1, n)
+        self.gru = nn.GRU(n, n, batch_first=True)
+        self.readout = nn.Linear(n, VOCAB_SIZE)
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True, enforce_sorted=False)
+        _, h = self.gru(packed)
+        dec_in = torch.roll(tokens, 1, dims=1)
+        dec_in[:, 0] = SOS
+        packed = pack_padded_sequence(self.embedding(dec_in), lengths, batch_first=True, enforce_sorted=False)
+        out, _ = self.gru(packed, h)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=MAX_LEN)
+        return self.readout(out)
+
+
+def _optimizer(params) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1, betas=(0.9, 0.999))
+
+
+def time_packed(n: int, steps: int, sampler: TrainSampler) -> float:
+    """Model-steps per second of the packed single-model recipe."""
+    torch.manual_seed(0)
+    model = PackedGRU(n)
+    opt = _optimizer(model.parameters())
+    batches = [sampler.sample(256) for _ in range(steps + 3)]
+    for i, b in enumerate(batches):
+        if i == 3:
+            start = time.perf_counter()
+        logits = model(b.tokens, b.lengths)
+        valid = torch.arange(MAX_LEN) < b.lengths[:, None]
+        loss = F.cross_entropy(logits[valid], b.tokens[valid])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return steps / (time.perf_counter() - start)
+
+
+def time_ensemble(n: int, steps: int, sampler: TrainSampler, k: int = 6) -> float:
+    """Model-steps per second of the batched ensemble (k members)."""
+    torch.manual_seed(0)
+    ens = GRUEnsemble([RepeatGRU(n, "ar" if i % 2 == 0 else "ni") for i in range(k)])
+    opt = _optimizer(ens.parameters())
+    batches = [[sampler.sample(256) for _ in range(k)] for _ in range(steps + 3)]
+    for i, group in enumerate(batches):
+        if i == 3:
+            start = time.perf_counter()
+        tokens, lengths = sort_by_length(torch.stack([b.tokens for b in group]), torch.stack([b.lengths for b in group]))
+        loss = masked_loss(ens(tokens, lengths), tokens, lengths)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return k * steps / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[48, 64, 128, 256])
+    parser.add_argument("--json", help="also write the table as JSON here")
+    args = parser.parse_args()
+    sampler = TrainSampler(0, heldout_keys())
+    rows = []
+    for n in args.sizes:
+        packed = time_packed(n, args.steps, sampler)
+        ens = time_ensemble(n, args.steps, sampler)
+        rows.append({"N": n, "packed_steps_per_s": round(packed, 1), "ensemble6_steps_per_s": round(ens, 1),
+                     "ratio": round(ens / packed, 2)})
+        print(f"N={n:4d}  packed {packed:7.1f} model-steps/s  ensemble-6 {ens:7.1f} model-steps/s  ratio {ens / packed:5.2f}x", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"torch_threads": torch.get_num_threads(), "rows": rows}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
