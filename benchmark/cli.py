@@ -28,6 +28,55 @@ def _cmd_models_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_check(args: argparse.Namespace) -> int:
+    from benchmark.conformance import run_checks
+    from benchmark.submission import resolve
+
+    spec = resolve(args.folder)
+    print(f"checking {spec.name} ({spec.folder}) on the two tiny check models")
+    results = run_checks(spec)
+    for r in results:
+        print(f"  {'PASS' if r.passed else 'FAIL'}  {r.name}" + (f": {r.reason}" if r.reason else ""))
+    failed = [r for r in results if not r.passed]
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return 1 if failed else 0
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from benchmark.registry import select
+    from benchmark.runner import ScoreSettings, score_many
+    from benchmark.submission import resolve
+
+    spec = resolve(args.folder)
+    models = select(args.models)
+    settings = ScoreSettings(seed=args.seed, budget=args.budget)
+    print(f"scoring {spec.name} on {len(models)} model(s); records -> {args.results}")
+    cells = score_many(spec, models, Path(args.results), settings=settings, force=args.force,
+                       progress=not args.quiet)
+    print(tabulate([_summary_row(name, rec, reused) for name, rec, reused in cells],
+                   headers=["model", "read seq", "write IIA", "interch. IIA", "consist.", "fit s", "eval s", "status"],
+                   floatfmt=".3f"))
+    failed = [name for name, rec, _ in cells if rec["status"] != "ok"]
+    if failed:
+        print(f"{len(failed)} cell(s) failed: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _summary_row(name: str, rec: dict, reused: bool) -> list:
+    m = rec["metrics"]
+
+    def get(track: str, key: str):
+        return "n/a" if m.get(track) is None else m[track][key]
+
+    status = "ok (up to date)" if reused and rec["status"] == "ok" else rec["status"]
+    if rec["status"] != "ok":
+        status = f"FAILED: {rec['error']}"
+    return [name, get("read", "sequence_accuracy"), get("write", "iia"), get("interchange", "iia"),
+            get("consistency", "both"), rec["fit"]["seconds"], rec["eval_seconds"], status]
+
+
 def _read_json(path: Path) -> dict:
     import json
 
@@ -51,6 +100,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default="runs", help="parent folder; each model goes to OUT/gru-h{N}-{variant}-s{seed}")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_models_train)
+
+    check = commands.add_parser("check", help="run the conformance checks on a method folder (seconds)")
+    check.add_argument("folder", help="method folder (method.toml + method.py) or a discovered method's name")
+    check.set_defaults(func=_cmd_check)
+
+    from benchmark.runner import DEFAULT_BUDGET, DEFAULT_RESULTS
+
+    score = commands.add_parser("score", help="fit and score a method on reference models, one record per model")
+    score.add_argument("folder", help="method folder or a discovered method's name")
+    score.add_argument("--models", nargs="+", default=["smoke"],
+                       help="model names, model folders, or the sets core / smoke / extended / all (default: smoke)")
+    score.add_argument("--results", default=str(DEFAULT_RESULTS), help="records go to RESULTS/METHOD/MODEL.json")
+    score.add_argument("--seed", type=int, default=0, help="seed for fit and scoring (default 0)")
+    score.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
+                       help=f"max sequences the method may encode during fit (default {DEFAULT_BUDGET:,})")
+    score.add_argument("--force", action="store_true", help="re-score cells whose record is up to date")
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    score.set_defaults(func=_cmd_score)
     return parser
 
 

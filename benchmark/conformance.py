@@ -1,0 +1,216 @@
+"""`onionbench check`: small named conformance checks, one property each (scikit-learn style).
+
+They run on two tiny shipped models (N=16, `ar` and `ni`, in `benchmark/zoo/check/`) in
+seconds, with the method's `[check_params]` from method.toml (e.g. fewer training steps)
+over its `[params]`. The same checks run in pytest over every discovered method.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from benchmark.data import heldout_keys, load_split
+from benchmark.methods import TRACKS, EncoderLockedError, FitData, FrozenModel, method_tracks
+from benchmark.model import RepeatGRU, load_model
+from benchmark.scoring import MethodError, call_interchange, call_read, call_write
+from benchmark.submission import MethodSpec, SubmissionError
+from benchmark.task import MAX_LEN, VOCAB_SIZE
+
+CHECK_MODELS = Path(__file__).parent / "zoo" / "check"
+CHECK_BUDGET = 300_000
+
+
+class CheckFailed(Exception):
+    """A conformance property does not hold; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    reason: str = ""
+
+
+@dataclass
+class Fitted:
+    """A method fitted on one check model, with fixed probe inputs."""
+
+    method: object
+    model: RepeatGRU
+    frozen: FrozenModel
+    h: torch.Tensor  # (64, N) states of held-out-free training sequences
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+    returned_self: bool = True
+
+
+def check_models() -> list[RepeatGRU]:
+    """The two tiny shipped check models (see `make_check_models`)."""
+    return [load_model(str(CHECK_MODELS / f"gru-h16-{v}-check")) for v in ("ar", "ni")]
+
+
+def _fit(spec: MethodSpec, model: RepeatGRU, seed: int = 0) -> Fitted:
+    params = {**spec.params, **spec.check_params}
+    method = spec.instantiate(params)
+    data = FitData(model, heldout_keys(), seed=seed, budget=CHECK_BUDGET)
+    frozen = FrozenModel(model, data)
+    torch.manual_seed(seed)
+    fitted = method.fit(frozen, data)
+    frozen.lock()
+    probe = load_split("valid")[:64]
+    with torch.no_grad():
+        h = model.encode(probe.tokens, probe.lengths)
+    return Fitted(method, model, frozen, h, probe.tokens, probe.lengths, returned_self=fitted is method)
+
+
+def _positions(f: Fitted) -> torch.Tensor:
+    return (torch.arange(f.h.shape[0]) * 7) % f.lengths  # spread over 0..L-1
+
+
+def _current_and_new(f: Fitted) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    pos = _positions(f)
+    current = f.tokens[torch.arange(len(pos)), pos]
+    return pos, current, (current + 1 + torch.arange(len(pos)) % (VOCAB_SIZE - 1)) % VOCAB_SIZE
+
+
+def check_fit_returns_self(spec, f: Fitted, fit_again) -> None:
+    if not f.returned_self:
+        raise CheckFailed("fit must return self (scikit-learn convention), so `method.fit(model, data).read(...)` works")
+
+
+def check_declares_known_tracks(spec, f: Fitted, fit_again) -> None:
+    try:
+        tracks = method_tracks(f.method)
+    except Exception as err:  # noqa: BLE001 - reported as the reason
+        raise CheckFailed(str(err)) from err
+    if not tracks:
+        raise CheckFailed(f"`tracks` is empty; attempt at least one of {', '.join(TRACKS)}")
+
+
+def check_read_shape_dtype_finite(spec, f: Fitted, fit_again) -> None:
+    if "read" in method_tracks(f.method):
+        call_read(f.method, f.h, _positions(f))
+
+
+def check_write_shape_dtype_finite(spec, f: Fitted, fit_again) -> None:
+    if "write" in method_tracks(f.method):
+        pos, cur, new = _current_and_new(f)
+        call_write(f.method, f.h, pos, new, cur)  # also checks that h is not modified in place
+
+
+def check_interchange_shape_dtype_finite(spec, f: Fitted, fit_again) -> None:
+    tracks = method_tracks(f.method)
+    if "interchange" in tracks and (hasattr(f.method, "interchange") or {"read", "write"} <= set(tracks)):
+        mask = (torch.rand(f.h.shape[0], MAX_LEN, generator=torch.Generator().manual_seed(0)) < 0.5)
+        mask &= torch.arange(MAX_LEN) < f.lengths[:, None]
+        call_interchange(f.method, f.h, f.h.roll(1, 0), mask)
+
+
+def _batch_sizes(f: Fitted, n: int) -> None:
+    reps = (n + f.h.shape[0] - 1) // f.h.shape[0]
+    g = Fitted(f.method, f.model, f.frozen, f.h.repeat(reps, 1)[:n], f.tokens.repeat(reps, 1)[:n],
+               f.lengths.repeat(reps)[:n], f.returned_self)
+    for check in (check_read_shape_dtype_finite, check_write_shape_dtype_finite, check_interchange_shape_dtype_finite):
+        check(None, g, None)
+
+
+def check_batch_size_1(spec, f: Fitted, fit_again) -> None:
+    _batch_sizes(f, 1)
+
+
+def check_batch_size_257(spec, f: Fitted, fit_again) -> None:
+    _batch_sizes(f, 257)
+
+
+def check_writing_current_token_keeps_output(spec, f: Fitted, fit_again) -> None:
+    if "write" not in method_tracks(f.method):
+        return
+    pos, cur, _ = _current_and_new(f)
+    h2 = call_write(f.method, f.h, pos, cur, cur)
+    before, after = f.model.generate(f.h), f.model.generate(h2)
+    valid = torch.arange(MAX_LEN) < f.lengths[:, None]
+    changed = ((before != after) & valid).any(1).sum().item()
+    if changed:
+        raise CheckFailed(f"write(h, p, current, current=current) changed the decoded output of {changed} of "
+                          f"{len(pos)} states; writing the token already there must be a no-op")
+
+
+def check_deterministic_under_fixed_seed(spec, f: Fitted, fit_again) -> None:
+    g = fit_again()
+    tracks = method_tracks(f.method)
+    pos, cur, new = _current_and_new(f)
+    if "read" in tracks and not torch.equal(call_read(f.method, f.h, pos), call_read(g.method, f.h, pos)):
+        raise CheckFailed("two fits with the same seed give different read outputs; seed every random source "
+                          "(torch.manual_seed is set before fit; seed numpy / sklearn from the method's params)")
+    if "write" in tracks and not torch.equal(call_write(f.method, f.h, pos, new, cur),
+                                             call_write(g.method, f.h, pos, new, cur)):
+        raise CheckFailed("two fits with the same seed give different write outputs; seed every random source")
+
+
+CHECKS: list[Callable] = [
+    check_fit_returns_self, check_declares_known_tracks, check_read_shape_dtype_finite,
+    check_write_shape_dtype_finite, check_interchange_shape_dtype_finite, check_batch_size_1,
+    check_batch_size_257, check_writing_current_token_keeps_output, check_deterministic_under_fixed_seed,
+]
+
+
+def run_checks(spec: MethodSpec) -> list[CheckResult]:
+    """Run every check on both check models; a check passes only if it passes on both."""
+    try:
+        spec.load_class()
+    except SubmissionError as err:
+        return [CheckResult("check_imports", False, str(err))]
+    results: dict[str, CheckResult] = {}
+    for model in check_models():
+        try:
+            fitted = _fit(spec, model)
+        except Exception as err:  # noqa: BLE001 - any failure of fit is the method's
+            results.setdefault("check_fit_runs", CheckResult("check_fit_runs", False, f"{model.variant} model: "
+                                                             f"fit raised {type(err).__name__}: {_first_line(err)}"))
+            continue
+        for check in CHECKS:
+            _run_one(check, spec, fitted, model, results)
+    results.setdefault("check_fit_runs", CheckResult("check_fit_runs", True))
+    return list(results.values())
+
+
+def _run_one(check: Callable, spec: MethodSpec, fitted: Fitted, model: RepeatGRU, results: dict) -> None:
+    name = check.__name__
+    if name in results and not results[name].passed:
+        return  # already failed on the other model
+    try:
+        check(spec, fitted, lambda: _fit(spec, model))
+        results[name] = CheckResult(name, True)
+    except EncoderLockedError:
+        results[name] = CheckResult(name, False, f"{model.variant} model: the method called model.encode while "
+                                    "being scored (the encoder is locked: edit h, do not re-encode)")
+    except (CheckFailed, MethodError) as err:
+        results[name] = CheckResult(name, False, f"{model.variant} model: {err}")
+    except Exception as err:  # noqa: BLE001 - an exception in the method is a failed check
+        results[name] = CheckResult(name, False, f"{model.variant} model: {type(err).__name__}: {_first_line(err)}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def make_check_models(out: Path = CHECK_MODELS) -> None:
+    """Maintainers: (re)train the two tiny check models (about 10 s)."""
+    from benchmark.train import TrainConfig, train
+
+    folders = train(TrainConfig(hidden=16, members=(("ar", 0), ("ni", 0)), steps=1500, eval_every=500),
+                    out / "_tmp", progress=False)
+    for folder in folders:
+        variant = folder.name.split("-")[2]
+        folder.rename(out / f"gru-h16-{variant}-check")
+    shutil.rmtree(out / "_tmp")  # only the empty checkpoint folder is left
+
+
+if __name__ == "__main__":
+    make_check_models()

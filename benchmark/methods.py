@@ -1,0 +1,188 @@
+"""The method interface (PROTOCOL §3): what a submitted intervention method implements,
+and what the harness hands it.
+
+A method is one hypothesis about where a model keeps the token at each position. It is a
+class with scikit-learn manners: ``__init__`` only stores hyperparameters, ``fit`` learns
+(attributes ending in ``_``) and returns ``self``. Shapes, in one vocabulary:
+
+- ``h``: (batch, state_dim) float32, a final encoder state;
+- ``position``: (batch,) int64 in 0..8 (always < the sequence's length);
+- ``token`` / ``current``: (batch,) int64 in 0..29;
+- ``mask``: (batch, 9) bool, False at positions >= the sequence's length;
+- read's logits: (batch, 30) float32.
+
+Required::
+
+    fit(model: FrozenModel, data: FitData) -> self
+    read(h, position) -> logits                      # which token is stored at `position`?
+    write(h, position, token, *, current) -> h2      # `position` now holds `token`, not `current`
+
+Optional::
+
+    interchange(h_base, h_source, mask) -> h2        # positions where mask is True from source
+    tracks = ("read", "write", "interchange")       # class attribute: the tracks attempted
+
+`write` and `interchange` must return new tensors and never modify their inputs in place.
+A method without `interchange` gets `default_interchange`, built from its own read and write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from benchmark.data import Sequences, TrainSampler
+from benchmark.errors import OnionbenchError
+from benchmark.task import MAX_LEN, VOCAB_SIZE
+
+TRACKS = ("read", "write", "interchange")
+
+
+@runtime_checkable
+class InterventionMethod(Protocol):
+    """The narrow extension point. See the module docstring for shapes and rules."""
+
+    def fit(self, model: "FrozenModel", data: "FitData") -> "InterventionMethod": ...
+
+    def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor: ...
+
+    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
+              current: torch.Tensor) -> torch.Tensor: ...
+
+
+class EncoderLockedError(OnionbenchError):
+    """Raised when a method calls the encoder while it is being scored."""
+
+
+class BudgetExceededError(OnionbenchError):
+    """Raised when a method's fit encodes more sequences than its budget allows."""
+
+
+class HeldOutSequenceError(OnionbenchError):
+    """Raised when a method asks the encoder for a test sequence during fit."""
+
+
+class FrozenModel:
+    """The reference model as a method sees it: frozen weights, a guarded encoder.
+
+    - ``encode(tokens, lengths) -> h`` (batch, state_dim): allowed during ``fit`` only, on
+      training sequences (held-out ones raise ``HeldOutSequenceError``; filter them with
+      ``FitData.is_heldout``); every encoded sequence counts against the fit budget.
+      While scoring it raises ``EncoderLockedError``: re-encoding an edited sequence
+      instead of editing the state is the one thing a method may not do.
+    - ``decode(h, targets=None) -> logits`` (batch, 9, 30): differentiable in ``h``
+      (train through it, as the paper does); ``targets`` (batch, 9) are needed by the
+      ``ar`` variant, which reads the previous token (teacher forcing).
+    - ``generate(h) -> tokens`` (batch, 9): greedy decoding.
+    """
+
+    def __init__(self, model: torch.nn.Module, data: "FitData") -> None:
+        for p in model.parameters():
+            p.requires_grad_(False)
+        self._model = model.eval()
+        self._data = data
+        self._locked = False
+        self.state_dim: int = int(model.state_dim)
+        self.vocab_size: int = VOCAB_SIZE
+        self.variant: str = getattr(model, "variant", "ar")
+        self.max_len: int = MAX_LEN
+
+    def lock(self) -> None:
+        """Lock the encoder: scoring starts."""
+        self._locked = True
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self._locked:
+            raise EncoderLockedError("the method called model.encode while being scored; PROTOCOL §3 locks the "
+                                     "encoder during scoring: edit the state h instead of re-encoding a sequence")
+        self._data.charge(tokens, lengths)
+        with torch.no_grad():
+            return self._model.encode(tokens, lengths)
+
+    def decode(self, h: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
+        return self._model.decode(h, targets)
+
+    def generate(self, h: torch.Tensor) -> torch.Tensor:
+        return self._model.generate(h)
+
+
+@dataclass(frozen=True)
+class FitBatch:
+    """Training sequences and their states: tokens (batch, 9) int64, lengths (batch,), states (batch, state_dim)."""
+
+    tokens: torch.Tensor
+    lengths: torch.Tensor
+    states: torch.Tensor
+
+
+class FitData:
+    """Training sequences for `fit`, never a test one, under a budget of encoded sequences.
+
+    ``sample(n)`` draws n fresh training sequences with their states; ``is_heldout`` tells
+    which of a method's own constructed sequences it may not encode. ``drawn`` counts every
+    sequence that went through the encoder during fit (recorded in the result).
+    """
+
+    def __init__(self, model: torch.nn.Module, heldout_keys: np.ndarray, *, seed: int, budget: int) -> None:
+        self._model = model
+        self._heldout = np.unique(heldout_keys)
+        self._sampler = TrainSampler(seed, self._heldout, stream=2)
+        self.budget = budget
+        self.drawn = 0
+
+    def sample(self, n: int) -> FitBatch:
+        """n training sequences (lengths uniform 2..9) and their final encoder states."""
+        seqs = self._sampler.sample(n)
+        self.charge(seqs.tokens, seqs.lengths)
+        with torch.no_grad():
+            states = self._model.encode(seqs.tokens, seqs.lengths)
+        return FitBatch(seqs.tokens, seqs.lengths, states)
+
+    def is_heldout(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(batch,) bool: which sequences belong to an evaluation split (never encode those)."""
+        keys = Sequences(tokens, lengths).keys()
+        return torch.from_numpy(np.isin(keys, self._heldout))
+
+    def charge(self, tokens: torch.Tensor, lengths: torch.Tensor) -> None:
+        """Count sequences against the budget; refuse held-out ones."""
+        if self.is_heldout(tokens, lengths).any():
+            raise HeldOutSequenceError("fit tried to encode a held-out (test/valid) sequence; filter the "
+                                       "sequences you build with data.is_heldout(tokens, lengths)")
+        self.drawn += int(lengths.shape[0])
+        if self.drawn > self.budget:
+            raise BudgetExceededError(f"fit encoded {self.drawn:,} sequences, over the budget of {self.budget:,}; "
+                                      "lower the method's training steps or batch size")
+
+
+def default_interchange(method: InterventionMethod, h_base: torch.Tensor, h_source: torch.Tensor,
+                        mask: torch.Tensor) -> torch.Tensor:
+    """Interchange built from read and write: for each masked position, read the source's
+    token and the base's current token with the method's own `read`, then `write` it.
+
+    It uses only the method's own beliefs (never the true tokens), so a method whose read
+    is wrong pays for it here too.
+    """
+    h = h_base
+    batch = torch.arange(h_base.shape[0])
+    for p in range(mask.shape[1]):
+        rows = batch[mask[:, p]]
+        if rows.numel() == 0:
+            continue
+        position = torch.full((rows.numel(),), p, dtype=torch.int64)
+        wanted = method.read(h_source[rows], position).argmax(-1)
+        current = method.read(h[rows], position).argmax(-1)
+        h = h.clone()
+        h[rows] = method.write(h[rows], position, wanted, current=current)
+    return h
+
+
+def method_tracks(method: object) -> tuple[str, ...]:
+    """The tracks a method attempts (its `tracks` attribute, default all three)."""
+    tracks = tuple(getattr(method, "tracks", TRACKS))
+    unknown = set(tracks) - set(TRACKS)
+    if unknown:
+        raise OnionbenchError(f"unknown track(s) {sorted(unknown)} in `tracks`; valid tracks: {', '.join(TRACKS)}")
+    return tracks

@@ -1,0 +1,114 @@
+"""Result records (PROTOCOL §5): one JSON file per (method, model), schema-validated.
+
+`metrics` holds only what a re-score must reproduce exactly; timings and environment sit
+beside it. `record_sha256` covers the whole record except itself, so an edited number is
+detectable; `outcomes_sha256` covers every per-example outcome.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+
+from benchmark.errors import OnionbenchError
+
+SCHEMA_PATH = Path(__file__).parent / "record.schema.json"
+RECORD_VERSION = 1
+SCORING_VERSION = "1"  # bump when a change to the harness changes any metric
+
+
+def canonical(obj: object) -> bytes:
+    """The bytes hashed for a record: sorted keys, no whitespace."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def record_hash(record: dict) -> str:
+    """sha256 of the record without its `record_sha256` field."""
+    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "record_sha256"})).hexdigest()
+
+
+def seal(record: dict) -> dict:
+    """Add `record_sha256`."""
+    return {**record, "record_sha256": record_hash(record)}
+
+
+def harness_commit() -> str:
+    """The git commit of the harness (with `-dirty` when the work tree has changes), or 'unknown'."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "benchmark"], cwd=root, capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries a score depends on."""
+    out = {"python": platform.python_version()}
+    for lib in ("torch", "numpy", "scikit-learn", "datasets", "safetensors", "huggingface-hub"):
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = "absent"
+    return out
+
+
+def record_path(results: Path, method: str, model: str) -> Path:
+    return Path(results) / method / f"{model}.json"
+
+
+def write_atomic(path: Path, record: dict) -> None:
+    """Temporary file in the same folder, fsync, rename: a kill never leaves a partial record."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(record, indent=1, sort_keys=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def validate(record: dict, where: str = "record") -> None:
+    """Schema check plus hash check; raises OnionbenchError naming `where`."""
+    import jsonschema  # a test dependency too; imported lazily so scoring works without it
+
+    schema = json.loads(SCHEMA_PATH.read_text())
+    try:
+        jsonschema.validate(record, schema)
+    except jsonschema.ValidationError as err:
+        path = "/".join(str(p) for p in err.absolute_path) or "(top)"
+        raise OnionbenchError(f"{where}: does not match the record schema at {path}: {err.message}") from err
+    if record["record_sha256"] != record_hash(record):
+        raise OnionbenchError(f"{where}: record_sha256 does not match its content (edited by hand?)")
+
+
+def read_record(path: Path) -> dict:
+    """Load and validate one record."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise OnionbenchError(f"{path}: unreadable record: {err}") from err
+    validate(record, str(path))
+    return record
+
+
+def cell_key(record: dict) -> dict:
+    """What decides whether a record is up to date: same inputs -> same metrics."""
+    return {"benchmark_version": record["benchmark_version"], "scoring_version": record["scoring_version"],
+            "method_sha256": record["method"]["source_sha256"], "params": record["method"]["params"],
+            "model_sha256": record["model"]["sha256"], "split_sha256": record["split"]["sha256"],
+            "plan_seed": record["plan_seed"], "seed": record["seed"], "budget": record["fit"]["budget"]}

@@ -1,0 +1,154 @@
+"""The reference-model registry (PROTOCOL §2): data next to the code, in `registry.json`.
+
+Each entry pins a model: name, size, variant, seed, tier, parameter count, weight sha256,
+test exact match, training time and hardware, Hub repo id and revision. The core tier is
+embedded in `benchmark/zoo/<name>/` so scoring works offline; loading verifies the sha256.
+
+Maintainers: `python -m benchmark.registry embed runs/zoo` copies finished model folders
+into the zoo and refreshes their entries.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmark.cards import file_sha256
+from benchmark.errors import OnionbenchError
+from benchmark.model import RepeatGRU, load_model
+
+REGISTRY_PATH = Path(__file__).parent / "registry.json"
+ZOO_DIR = Path(__file__).parent / "zoo"
+CORE_SIZES = (48, 64, 128, 256)
+EXTENDED_SIZES = (512, 1024)
+SEEDS = (0, 1, 2)
+VARIANTS = ("ar", "ni")
+HUB_ORG = "onionbench"
+MODEL_FILES = ("config.json", "model.safetensors", "README.md", "training.json", "learning_curve.json")
+SMOKE = ("gru-h48-ar-s0", "gru-h48-ni-s0")  # the `smoke` set: a few minutes on 2 cores
+
+
+@dataclass
+class ModelEntry:
+    """One registry row. `sha256` is None while the model is not trained."""
+
+    name: str
+    hidden_size: int
+    variant: str
+    seed: int
+    tier: str  # "core" (embedded) or "extended"
+    parameters: int
+    sha256: str | None = None
+    test_accuracy: float | None = None
+    train_seconds: float | None = None
+    hardware: str | None = None
+    hub_repo: str = ""
+    hub_revision: str = ""  # commit id pinned at publication; empty until published
+
+    @property
+    def trained(self) -> bool:
+        return self.sha256 is not None
+
+    @property
+    def embedded_folder(self) -> Path:
+        return ZOO_DIR / self.name
+
+
+def _param_count(hidden: int, variant: str) -> int:
+    return sum(p.numel() for p in RepeatGRU(hidden, variant).parameters())
+
+
+def standard_set() -> list[ModelEntry]:
+    """The standard set v1, untrained (what the registry holds before any training)."""
+    return [ModelEntry(name=f"gru-h{n}-{v}-s{s}", hidden_size=n, variant=v, seed=s,
+                       tier="core" if n in CORE_SIZES else "extended", parameters=_param_count(n, v),
+                       hub_repo=f"{HUB_ORG}/gru-h{n}-{v}-s{s}")
+            for n in CORE_SIZES + EXTENDED_SIZES for v in VARIANTS for s in SEEDS]
+
+
+def load_registry(path: Path = REGISTRY_PATH) -> dict[str, ModelEntry]:
+    """All entries by name."""
+    if not path.exists():
+        return {e.name: e for e in standard_set()}
+    return {row["name"]: ModelEntry(**row) for row in json.loads(path.read_text())}
+
+
+def save_registry(entries: dict[str, ModelEntry], path: Path = REGISTRY_PATH) -> None:
+    path.write_text(json.dumps([asdict(e) for e in entries.values()], indent=1) + "\n")
+
+
+def select(spec: list[str], entries: dict[str, ModelEntry] | None = None) -> list[str]:
+    """Expand `core`, `smoke`, `extended`, `all` and model names; unknown names list the valid ones."""
+    entries = entries or load_registry()
+    groups = {"core": [n for n, e in entries.items() if e.tier == "core"], "smoke": list(SMOKE),
+              "extended": [n for n, e in entries.items() if e.tier == "extended"], "all": list(entries)}
+    names: list[str] = []
+    for item in spec:
+        if item in groups:
+            names += groups[item]
+        elif item in entries or Path(item).is_dir():
+            names.append(item)
+        else:
+            raise OnionbenchError(f"unknown model {item!r}; use core, smoke, extended, all, a model folder, or one "
+                                  f"of: {', '.join(entries)}")
+    return list(dict.fromkeys(names))
+
+
+def model_folder(name: str, entries: dict[str, ModelEntry] | None = None) -> Path:
+    """Where a registry model's files are: the embedded copy (later: the Hub cache)."""
+    entries = entries or load_registry()
+    entry = entries[name]
+    if not entry.trained:
+        raise OnionbenchError(f"{name} is not trained yet (tier {entry.tier}); see README 'Reference models'")
+    if (entry.embedded_folder / "model.safetensors").exists():
+        return entry.embedded_folder
+    raise OnionbenchError(f"{name} is not embedded and not cached; run `onionbench models download {name}`")
+
+
+def load_reference(name_or_folder: str) -> tuple[RepeatGRU, dict]:
+    """Load a registry model (sha256-verified) or a model folder; returns (model, provenance)."""
+    path = Path(name_or_folder)
+    if path.is_dir():
+        return load_model(str(path)), {"name": path.name, "sha256": file_sha256(path / "model.safetensors")}
+    entries = load_registry()
+    if name_or_folder not in entries:
+        raise OnionbenchError(f"unknown model {name_or_folder!r}; valid names: {', '.join(entries)}")
+    entry = entries[name_or_folder]
+    folder = model_folder(name_or_folder, entries)
+    actual = file_sha256(folder / "model.safetensors")
+    if actual != entry.sha256:
+        raise OnionbenchError(f"{folder / 'model.safetensors'} has sha256 {actual[:12]}..., the registry pins "
+                              f"{entry.sha256[:12]}...; the file is corrupt or was replaced: restore or re-download it")
+    return load_model(str(folder)), {"name": entry.name, "sha256": entry.sha256}
+
+
+def embed(source: Path) -> list[str]:
+    """Copy finished model folders from `source` into the zoo and refresh their entries."""
+    entries = load_registry()
+    done = []
+    for folder in sorted(p for p in source.iterdir() if (p / "training.json").exists()):
+        info = json.loads((folder / "training.json").read_text())
+        if folder.name not in entries or info["steps_done"] != info["recipe"]["steps"] != 40_000:
+            continue
+        target = ZOO_DIR / folder.name
+        target.mkdir(parents=True, exist_ok=True)
+        for file in MODEL_FILES:
+            shutil.copy2(folder / file, target / file)
+        entry = entries[folder.name]
+        entry.sha256 = file_sha256(target / "model.safetensors")
+        entry.test_accuracy = round(info["test_exact_match"], 4)
+        entry.train_seconds = info["model_seconds"]
+        entry.hardware = info["hardware"]
+        done.append(folder.name)
+    save_registry(entries)
+    return done
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "embed":
+        print("embedded:", ", ".join(embed(Path(sys.argv[2]))) or "nothing")
+    else:
+        print("usage: python -m benchmark.registry embed FOLDER")

@@ -1,0 +1,146 @@
+"""Fit and score a method on reference models, one result record per (method, model).
+
+`score_cell` is the library entry point and accepts any model implementing the
+reference-model interface (see `benchmark.model`), not only the zoo. `score_many` is what
+`onionbench score` runs: it skips cells whose record is up to date, so an interrupted run
+resumes where it stopped, and a failing cell is recorded as failed without stopping the run.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from benchmark.data import Sequences, heldout_keys, load_split, split_hash
+from benchmark.errors import OnionbenchError
+from benchmark.hardware import hardware_summary
+from benchmark.methods import FitData, FrozenModel, method_tracks
+from benchmark.plan import PLAN_SEED, make_plan
+from benchmark.records import (RECORD_VERSION, SCORING_VERSION, cell_key, harness_commit, library_versions,
+                               read_record, record_path, seal, write_atomic)
+from benchmark.registry import load_reference
+from benchmark.scoring import MethodError, model_context, oracle_metrics, score_method
+from benchmark.submission import MethodSpec
+from benchmark.task import BENCHMARK_VERSION
+
+DEFAULT_BUDGET = 1_000_000  # sequences through the encoder during fit (the paper's onion run used 15 M)
+DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "leaderboard" / "results"
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """What, besides method and model, determines a cell's metrics."""
+
+    seed: int = 0  # torch seed before fit and before scoring; also the fit data stream
+    budget: int = DEFAULT_BUDGET
+    plan_seed: int = PLAN_SEED
+
+
+def _model_meta(model: torch.nn.Module, provenance: dict) -> dict:
+    name = provenance["name"]
+    seed = int(name.rsplit("-s", 1)[1]) if name.rsplit("-s", 1)[-1].isdigit() else None
+    return {"name": name, "sha256": provenance["sha256"], "hidden_size": int(model.state_dim),
+            "variant": str(getattr(model, "variant", "custom")), "seed": seed}
+
+
+def _base_record(spec: MethodSpec, model_meta: dict, test: Sequences, settings: ScoreSettings,
+                 params: dict) -> dict:
+    return {
+        "record_version": RECORD_VERSION, "benchmark_version": BENCHMARK_VERSION, "scoring_version": SCORING_VERSION,
+        "harness_commit": harness_commit(), "status": "ok", "error": None,
+        "method": {"name": spec.name, "hypothesis": spec.hypothesis, "baseline": spec.is_baseline,
+                   "source_sha256": spec.source_sha256(), "params": params, "entry": spec.entry, "url": spec.url,
+                   "authors": list(spec.authors)},
+        "model": model_meta, "split": {"name": "test", "sha256": split_hash(test), "size": len(test)},
+        "plan_seed": settings.plan_seed, "seed": settings.seed, "environment": library_versions(),
+        "hardware": hardware_summary(), "fit": {"seconds": 0.0, "sequences_drawn": 0, "budget": settings.budget},
+        "eval_seconds": 0.0, "tracks_attempted": [],
+        "metrics": {"read": None, "write": None, "interchange": None, "consistency": None},
+        "by_length": {}, "bounds": {"oracle": {}}, "outcomes_sha256": None,
+    }
+
+
+def score_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
+               settings: ScoreSettings = ScoreSettings(), params: dict | None = None,
+               test: Sequences | None = None) -> dict:
+    """Fit `spec`'s method on `model` and score it; returns a sealed record (status ok or failed).
+
+    provenance: {"name": ..., "sha256": ...} of the model's weights.
+    """
+    test = test if test is not None else load_split("test")
+    params = {**spec.params, **(params or {})}
+    record = _base_record(spec, _model_meta(model, provenance), test, settings, params)
+    try:
+        _fit_and_score(spec, model, test, settings, params, record)
+    except (OnionbenchError, Exception) as err:  # a broken method must not stop the run
+        record.update(status="failed", error=_one_line(err), outcomes_sha256=None,
+                      metrics={"read": None, "write": None, "interchange": None, "consistency": None}, by_length={})
+    return seal(record)
+
+
+def _fit_and_score(spec, model, test, settings: ScoreSettings, params: dict, record: dict) -> None:
+    method = spec.instantiate(params)
+    data = FitData(model, heldout_keys(), seed=settings.seed, budget=settings.budget)
+    frozen = FrozenModel(model, data)
+    torch.manual_seed(settings.seed)
+    start = time.perf_counter()
+    fitted = method.fit(frozen, data)
+    record["fit"].update(seconds=round(time.perf_counter() - start, 2), sequences_drawn=data.drawn)
+    if fitted is not method:
+        raise MethodError("fit must return self (scikit-learn convention)")
+    frozen.lock()
+    record["tracks_attempted"] = list(method_tracks(method))
+    start = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    ctx = model_context(model, test, make_plan(test, settings.plan_seed))
+    record["bounds"]["oracle"] = oracle_metrics(ctx)
+    result = score_method(method, ctx)
+    record["eval_seconds"] = round(time.perf_counter() - start, 2)
+    record.update(metrics=result.metrics, by_length=result.by_length, outcomes_sha256=result.outcomes_sha256())
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    kind = "" if isinstance(err, OnionbenchError) else f"{type(err).__name__}: "
+    return f"{kind}{text}"[:500]
+
+
+def is_up_to_date(path: Path, spec: MethodSpec, model_sha: str, test: Sequences, settings: ScoreSettings,
+                  params: dict) -> bool:
+    """A valid, successful record exists for exactly these inputs."""
+    if not path.exists():
+        return False
+    try:
+        old = read_record(path)
+    except OnionbenchError:
+        return False
+    wanted = {"benchmark_version": BENCHMARK_VERSION, "scoring_version": SCORING_VERSION,
+              "method_sha256": spec.source_sha256(), "params": json.loads(json.dumps(params)),
+              "model_sha256": model_sha, "split_sha256": split_hash(test), "plan_seed": settings.plan_seed,
+              "seed": settings.seed, "budget": settings.budget}
+    return old["status"] == "ok" and cell_key(old) == wanted
+
+
+def score_many(spec: MethodSpec, models: list[str], results: Path, *, settings: ScoreSettings = ScoreSettings(),
+               params: dict | None = None, force: bool = False, progress: bool = True) -> list[tuple[str, dict, bool]]:
+    """Score `spec` on each model; returns (model, record, reused) per cell."""
+    test = load_split("test")
+    params = {**spec.params, **(params or {})}
+    out = []
+    bar = tqdm(models, desc=f"score {spec.name}", unit="model", disable=not progress, dynamic_ncols=True)
+    for name in bar:
+        bar.set_postfix_str(name)
+        model, provenance = load_reference(name)
+        path = record_path(results, spec.name, provenance["name"])
+        if not force and is_up_to_date(path, spec, provenance["sha256"], test, settings, params):
+            out.append((name, json.loads(path.read_text()), True))
+            continue
+        record = score_cell(spec, model, provenance, settings=settings, params=params, test=test)
+        write_atomic(path, record)
+        out.append((name, record, False))
+    return out

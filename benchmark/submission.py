@@ -1,0 +1,171 @@
+"""Method folders: `method.toml` + `method.py`, discovered under `baselines/` and `submissions/`.
+
+`method.toml`::
+
+    name = "onion"                    # unique; lowercase letters, digits and dashes
+    description = "..."
+    authors = ["..."]
+    url = "https://..."
+    hypothesis = "onion"              # linear | onion | other | floor
+    entry = "method.py:OnionMethod"   # file:Class inside the folder
+    [params]                          # default keyword arguments of the class
+    steps = 1500
+    [check_params]                    # optional: overrides used by `onionbench check`
+    steps = 50
+
+The harness never imports from `baselines/` or `submissions/` by name; it loads each
+folder's entry file under a private module name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import inspect
+import re
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark.errors import OnionbenchError
+
+HYPOTHESES = ("linear", "onion", "other", "floor")
+REQUIRED = ("name", "description", "authors", "url", "hypothesis", "entry")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+METHOD_ROOTS = ("baselines", "submissions")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class SubmissionError(OnionbenchError):
+    """A method folder is malformed; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A parsed method folder."""
+
+    name: str
+    folder: Path
+    description: str
+    authors: tuple[str, ...]
+    url: str
+    hypothesis: str
+    entry: str
+    params: dict = field(default_factory=dict)
+    check_params: dict = field(default_factory=dict)  # overrides for `onionbench check` (keep it seconds)
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.folder.parent.name == "baselines"
+
+    def source_sha256(self) -> str:
+        """sha256 over the folder's files (path and bytes), so any code change is seen."""
+        return folder_sha256(self.folder)
+
+    def load_class(self) -> type:
+        """Import the entry file and return its class, with a one-line error on any failure."""
+        file_name, class_name = self.entry.split(":", 1)
+        path = self.folder / file_name
+        module_name = f"onionbench_method_{re.sub(r'[^a-z0-9]', '_', self.name)}"
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise SubmissionError(f"{path}: cannot be imported as a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except SyntaxError as err:
+            raise SubmissionError(f"{path}:{err.lineno}: syntax error: {err.msg}") from err
+        except Exception as err:  # the submission's import-time code failed
+            raise SubmissionError(f"{path}: importing it raised {type(err).__name__}: {err}") from err
+        cls = getattr(module, class_name, None)
+        if not inspect.isclass(cls):
+            found = [n for n, obj in vars(module).items() if inspect.isclass(obj) and obj.__module__ == module_name]
+            raise SubmissionError(f"{path}: no class {class_name!r} (entry = {self.entry!r}); classes defined there: "
+                                  f"{', '.join(found) or 'none'}")
+        return cls
+
+    def instantiate(self, overrides: dict | None = None) -> object:
+        """A fresh, unfitted method with the folder's default params (plus overrides)."""
+        cls = self.load_class()
+        params = {**self.params, **(overrides or {})}
+        try:
+            return cls(**params)
+        except TypeError as err:
+            raise SubmissionError(f"{self.folder / 'method.toml'}: [params] do not match "
+                                  f"{cls.__name__}.__init__: {err}") from err
+
+
+def folder_sha256(folder: Path) -> str:
+    """Content hash of a folder's regular files, ignoring caches."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def load_spec(folder: Path | str) -> MethodSpec:
+    """Parse and validate `folder/method.toml`."""
+    folder = Path(folder).resolve()
+    toml_path = folder / "method.toml"
+    if not toml_path.is_file():
+        raise SubmissionError(f"{folder}: no method.toml; a method folder holds method.toml and method.py "
+                              "(see submissions/README.md)")
+    try:
+        meta = tomllib.loads(toml_path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SubmissionError(f"{toml_path}: invalid TOML: {err}") from err
+    missing = [k for k in REQUIRED if k not in meta]
+    if missing:
+        raise SubmissionError(f"{toml_path}: missing key(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}")
+    _validate(meta, toml_path, folder)
+    return MethodSpec(name=meta["name"], folder=folder, description=meta["description"],
+                      authors=tuple(meta["authors"]), url=meta["url"], hypothesis=meta["hypothesis"],
+                      entry=meta["entry"], params=dict(meta.get("params", {})),
+                      check_params=dict(meta.get("check_params", {})))
+
+
+def _validate(meta: dict, toml_path: Path, folder: Path) -> None:
+    if not isinstance(meta["name"], str) or not _NAME.match(meta["name"]):
+        raise SubmissionError(f"{toml_path}: name {meta['name']!r} must be lowercase letters, digits and dashes")
+    if meta["hypothesis"] not in HYPOTHESES:
+        raise SubmissionError(f"{toml_path}: hypothesis {meta['hypothesis']!r} is not one of {', '.join(HYPOTHESES)}")
+    if not isinstance(meta["authors"], list) or not all(isinstance(a, str) for a in meta["authors"]):
+        raise SubmissionError(f"{toml_path}: authors must be a list of strings")
+    entry = meta["entry"]
+    if not isinstance(entry, str) or entry.count(":") != 1:
+        raise SubmissionError(f"{toml_path}: entry {entry!r} must look like 'method.py:ClassName'")
+    if not (folder / entry.split(":")[0]).is_file():
+        raise SubmissionError(f"{toml_path}: entry file {entry.split(':')[0]!r} does not exist in {folder}")
+    if not isinstance(meta.get("params", {}), dict):
+        raise SubmissionError(f"{toml_path}: [params] must be a table of keyword arguments")
+
+
+def discover(root: Path = PROJECT_ROOT) -> dict[str, MethodSpec]:
+    """Every method folder under root/baselines and root/submissions, by name.
+
+    A folder that fails to parse raises (naming the folder); two folders with one name raise.
+    """
+    found: dict[str, MethodSpec] = {}
+    for sub in METHOD_ROOTS:
+        for folder in sorted(p for p in (root / sub).glob("*") if (p / "method.toml").exists()):
+            spec = load_spec(folder)
+            if spec.name in found:
+                raise SubmissionError(f"method name {spec.name!r} is used by both {found[spec.name].folder} and "
+                                      f"{folder}; rename one in its method.toml")
+            found[spec.name] = spec
+    return found
+
+
+def resolve(name_or_folder: str, root: Path = PROJECT_ROOT) -> MethodSpec:
+    """A folder path, or the name of a discovered method."""
+    path = Path(name_or_folder)
+    if path.is_dir():
+        return load_spec(path)
+    methods = discover(root)
+    if name_or_folder not in methods:
+        raise SubmissionError(f"no method folder or method named {name_or_folder!r}; known methods: "
+                              f"{', '.join(sorted(methods)) or 'none'}")
+    return methods[name_or_folder]

@@ -1,0 +1,76 @@
+"""The conformance suite over every discovered method, and discovery's error messages."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from benchmark.conformance import run_checks
+from benchmark.submission import SubmissionError, discover, load_spec, resolve
+
+DISCOVERED = discover()
+TEST_METHODS = Path(__file__).parent / "methods"
+
+
+@pytest.mark.parametrize("name", sorted(DISCOVERED))
+def test_discovered_method_passes_every_check(name):
+    failed = [f"{r.name}: {r.reason}" for r in run_checks(DISCOVERED[name]) if not r.passed]
+    assert not failed, failed
+
+
+def test_checks_name_each_violation():
+    results = {r.name: r for r in run_checks(load_spec(TEST_METHODS / "encoder-cheat"))}
+    assert not results["check_write_shape_dtype_finite"].passed
+    assert "model.encode" in results["check_write_shape_dtype_finite"].reason
+    assert results["check_read_shape_dtype_finite"].passed
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(TEST_METHODS / name, tmp_path / name))
+
+
+def test_missing_key_in_method_toml(tmp_path):
+    folder = _copy("onehot-perfect", tmp_path)
+    toml = folder / "method.toml"
+    toml.write_text(toml.read_text().replace('hypothesis = "linear"\n', ""))
+    with pytest.raises(SubmissionError, match="missing key.*hypothesis"):
+        load_spec(folder)
+
+
+def test_invalid_toml(tmp_path):
+    folder = _copy("onehot-perfect", tmp_path)
+    (folder / "method.toml").write_text("name = \n")
+    with pytest.raises(SubmissionError, match="invalid TOML"):
+        load_spec(folder)
+
+
+def test_missing_entry_class_lists_the_classes_found(tmp_path):
+    folder = _copy("onehot-perfect", tmp_path)
+    toml = folder / "method.toml"
+    toml.write_text(toml.read_text().replace("method.py:Perfect", "method.py:Perfekt"))
+    with pytest.raises(SubmissionError, match="no class 'Perfekt'.*Perfect"):
+        load_spec(folder).load_class()
+
+
+def test_syntax_error_names_the_line(tmp_path):
+    folder = _copy("onehot-perfect", tmp_path)
+    (folder / "method.py").write_text("class Perfect:\n    def fit(self\n")
+    with pytest.raises(SubmissionError, match="method.py:2: syntax error"):
+        load_spec(folder).load_class()
+
+
+def test_duplicate_names_are_refused(tmp_path):
+    for sub in ("baselines", "submissions"):
+        (tmp_path / sub).mkdir()
+        shutil.copytree(TEST_METHODS / "onehot-perfect", tmp_path / sub / "x")
+    with pytest.raises(SubmissionError, match="used by both"):
+        discover(tmp_path)
+
+
+def test_unknown_method_name_lists_the_valid_ones(tmp_path):
+    (tmp_path / "baselines").mkdir()
+    shutil.copytree(TEST_METHODS / "onehot-perfect", tmp_path / "baselines" / "onehot-perfect")
+    with pytest.raises(SubmissionError, match="known methods: onehot-perfect"):
+        resolve("nope", tmp_path)

@@ -1,0 +1,134 @@
+"""Scoring harness: metrics on hand-computed cases, bounds, determinism, resumption, cheats."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.data import load_split
+from benchmark.model import correct_sequences, load_model
+from benchmark.plan import make_plan
+from benchmark.records import read_record, validate
+from benchmark.registry import load_reference
+from benchmark.runner import ScoreSettings, score_cell, score_many
+from benchmark.scoring import model_context, oracle_metrics
+from benchmark.submission import load_spec
+from benchmark.task import MAX_LEN
+from tests.toy import OneHotModel
+
+METHODS = Path(__file__).parent / "methods"
+TOY = {"name": "toy-onehot", "sha256": "0" * 64}
+
+
+def _score_toy(method: str) -> dict:
+    return score_cell(load_spec(METHODS / method), OneHotModel(), TOY)
+
+
+def test_correct_sequences_ignores_positions_past_the_length():
+    expected = torch.tensor([[1, 2, 0, 0, 0, 0, 0, 0, 0], [1, 2, 3, 0, 0, 0, 0, 0, 0]])
+    predicted = torch.tensor([[1, 2, 9, 9, 9, 9, 9, 9, 9], [1, 2, 4, 0, 0, 0, 0, 0, 0]])
+    assert correct_sequences(predicted, expected, torch.tensor([2, 3])).tolist() == [True, False]
+
+
+def test_exact_method_on_the_toy_model_scores_one_everywhere():
+    rec = _score_toy("onehot-perfect")
+    assert rec["status"] == "ok", rec["error"]
+    m = rec["metrics"]
+    assert m["read"] == {"token_accuracy": 1.0, "sequence_accuracy": 1.0}
+    assert m["write"] == {"iia": 1.0, "cause": 1.0, "isolate": 1.0, "kept_fraction": 1.0}
+    assert m["interchange"] == {"iia": 1.0, "kept_fraction": 1.0}  # the default interchange, from read + write
+    assert m["consistency"] == {"cause": 1.0, "isolate": 1.0, "both": 1.0}
+
+
+def test_write_at_the_wrong_position_matches_a_hand_computation():
+    rec = _score_toy("onehot-wrong-position")
+    test = load_split("test")
+    plan = make_plan(test)
+    n = len(test)
+    rows = torch.arange(n)
+    target = (plan.write_position + 1) % MAX_LEN
+    # cause: position p keeps its old token, never the new one (new != old by construction)
+    # isolate: position p+1 is changed unless p+1 >= L (then the write lands in an unused block)
+    # or the token there already equals the new token.
+    past_end = target >= test.lengths
+    same = test.tokens[rows, target] == plan.write_token
+    isolate = (past_end | same).float().mean().item()
+    m = rec["metrics"]["write"]
+    assert m["cause"] == 0.0 and m["iia"] == 0.0
+    assert m["isolate"] == pytest.approx(isolate, abs=1e-12)
+
+
+def test_random_method_scores_near_chance():
+    rec = _score_toy("random-guess")
+    m = rec["metrics"]
+    assert abs(m["read"]["token_accuracy"] - 1 / 30) < 0.01
+    assert m["write"]["iia"] < 0.01
+    assert m["interchange"]["iia"] < 0.15  # chance: masks that pick nothing or equal tokens
+
+
+def test_oracle_scores_one_on_a_small_trained_model(tiny_models):
+    model = load_model(str(tiny_models["gru-h32-ar-s0"]))
+    test = load_split("test")
+    ctx = model_context(model, test, make_plan(test))
+    assert ctx.write_keep.sum() > 100 and ctx.interchange_keep.sum() > 50
+    bounds = oracle_metrics(ctx)
+    assert bounds["write_iia"] == 1.0 and bounds["interchange_iia"] == 1.0
+
+
+def test_scoring_twice_gives_identical_metrics(tiny_models):
+    spec = load_spec(Path(__file__).parent.parent / "baselines" / "random-subspace")
+    model, prov = load_reference(str(tiny_models["gru-h32-ni-s0"]))
+    a = score_cell(spec, model, prov)
+    model, prov = load_reference(str(tiny_models["gru-h32-ni-s0"]))
+    b = score_cell(spec, model, prov)
+    assert a["status"] == "ok", a["error"]
+    assert a["metrics"] == b["metrics"] and a["outcomes_sha256"] == b["outcomes_sha256"]
+
+
+def test_encoder_call_while_scoring_is_reported_not_scored():
+    rec = _score_toy("encoder-cheat")
+    assert rec["status"] == "failed"
+    assert "model.encode" in rec["error"] and "locks the encoder" in rec["error"]
+    assert rec["metrics"]["write"] is None and rec["outcomes_sha256"] is None
+    validate(rec)
+
+
+def test_interrupted_run_resumes_without_redoing_finished_cells(tiny_models, tmp_path):
+    spec = load_spec(Path(__file__).parent.parent / "baselines" / "random-subspace")
+    models = [str(tiny_models["gru-h32-ar-s0"]), str(tiny_models["gru-h32-ni-s0"])]
+    first = score_many(spec, models[:1], tmp_path, progress=False)  # the run "stopped" after one cell
+    path = tmp_path / "random-subspace" / "gru-h32-ar-s0.json"
+    stamp = path.stat().st_mtime_ns
+    second = score_many(spec, models, tmp_path, progress=False)
+    assert [reused for _, _, reused in second] == [True, False]
+    assert path.stat().st_mtime_ns == stamp
+    assert second[0][1]["metrics"] == first[0][1]["metrics"]
+    for name in ("gru-h32-ar-s0", "gru-h32-ni-s0"):
+        read_record(tmp_path / "random-subspace" / f"{name}.json")  # schema + hash valid
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_changed_params_make_a_record_stale(tiny_models, tmp_path):
+    spec = load_spec(Path(__file__).parent.parent / "baselines" / "random-subspace")
+    model = [str(tiny_models["gru-h32-ar-s0"])]
+    score_many(spec, model, tmp_path, progress=False)
+    again = score_many(spec, model, tmp_path, progress=False, settings=ScoreSettings(seed=1))
+    assert again[0][2] is False
+
+
+def test_hand_edited_record_fails_validation(tmp_path):
+    rec = _score_toy("onehot-perfect")
+    rec["metrics"]["write"]["iia"] = 0.5
+    with pytest.raises(Exception, match="record_sha256"):
+        validate(rec)
+
+
+COMMITTED = sorted((Path(__file__).parent.parent / "leaderboard" / "results").rglob("*.json"))
+
+
+@pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
+def test_committed_records_match_the_schema(path):
+    read_record(path)
