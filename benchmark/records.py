@@ -84,7 +84,7 @@ def write_atomic(path: Path, record: dict) -> None:
 
 def validate(record: dict, where: str = "record") -> None:
     """Schema check plus hash check; raises OnionbenchError naming `where`."""
-    import jsonschema  # a test dependency too; imported lazily so scoring works without it
+    import jsonschema  # imported here: only resumption and the leaderboard need it, not every CLI call
 
     schema = json.loads(SCHEMA_PATH.read_text())
     try:

@@ -74,3 +74,15 @@ def test_unknown_method_name_lists_the_valid_ones(tmp_path):
     shutil.copytree(TEST_METHODS / "onehot-perfect", tmp_path / "baselines" / "onehot-perfect")
     with pytest.raises(SubmissionError, match="known methods: onehot-perfect"):
         resolve("nope", tmp_path)
+
+
+def test_the_example_in_submissions_readme_passes_check(tmp_path):
+    text = (Path(__file__).parent.parent / "submissions" / "README.md").read_text()
+    toml = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    folder = tmp_path / "mean-shift"
+    folder.mkdir()
+    (folder / "method.toml").write_text(toml)
+    (folder / "method.py").write_text(code)
+    failed = [f"{r.name}: {r.reason}" for r in run_checks(load_spec(folder)) if not r.passed]
+    assert not failed, failed
