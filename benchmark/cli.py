@@ -45,23 +45,39 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchmark.registry import select
-    from benchmark.runner import ScoreSettings, score_many
-    from benchmark.submission import resolve
+    from benchmark.isolation import Limits
+    from benchmark.registry import require_available, select
+    from benchmark.runner import ScoreSettings
 
-    spec = resolve(args.folder)
     models = select(args.models)
+    require_available(models)
     settings = ScoreSettings(seed=args.seed, budget=args.budget)
-    print(f"scoring {spec.name} on {len(models)} model(s); records -> {args.results}")
-    cells = score_many(spec, models, Path(args.results), settings=settings, force=args.force,
-                       progress=not args.quiet)
-    print(tabulate([_summary_row(name, rec, reused) for name, rec, reused in cells],
-                   headers=["model", "read seq", "write IIA", "interch. IIA", "consist.", "fit s", "eval s", "status"],
-                   floatfmt=".3f"))
-    failed = [name for name, rec, _ in cells if rec["status"] != "ok"]
+    limits = Limits(timeout_s=args.timeout, memory_gb=args.memory)
+    print(f"scoring {len(args.folder)} method(s) on {len(models)} model(s), each cell in its own process "
+          f"(limits {limits.timeout_s:g} s, {limits.memory_gb:g} GB); records -> {args.results}")
+    rows: list[list] = []
+    for folder in args.folder:
+        rows += _score_one_method(folder, models, settings, limits, args)
+    print(tabulate(rows, headers=["method", "model", "read seq", "write IIA", "interch. IIA", "consist.", "fit s",
+                                  "eval s", "status"], floatfmt=".3f"))
+    failed = [f"{r[0]} on {r[1]}" for r in rows if r[-1].startswith("FAILED")]
     if failed:
-        print(f"{len(failed)} cell(s) failed: {', '.join(failed)}", file=sys.stderr)
+        print(f"onionbench: {len(failed)} cell(s) failed: {', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _score_one_method(folder: str, models: list[str], settings, limits, args: argparse.Namespace) -> list[list]:
+    """Score one method; a malformed folder is reported as a failed row, never fatal for the run."""
+    from benchmark.runner import score_many
+    from benchmark.submission import SubmissionError, resolve
+
+    try:
+        spec = resolve(folder)
+    except SubmissionError as err:
+        return [[folder, "-", "", "", "", "", "", "", f"FAILED: {err}"]]
+    cells = score_many(spec, models, Path(args.results), settings=settings, force=args.force,
+                       progress=not args.quiet, limits=limits)
+    return [[spec.name, *_summary_row(name, rec, reused)] for name, rec, reused in cells]
 
 
 def _summary_row(name: str, rec: dict, reused: bool) -> list:
@@ -70,11 +86,33 @@ def _summary_row(name: str, rec: dict, reused: bool) -> list:
     def get(track: str, key: str):
         return "n/a" if m.get(track) is None else m[track][key]
 
-    status = "ok (up to date)" if reused and rec["status"] == "ok" else rec["status"]
     if rec["status"] != "ok":
-        status = f"FAILED: {rec['error']}"
+        return [name, "", "", "", "", "", "", f"FAILED: {rec['error'][:160]}"]
     return [name, get("read", "sequence_accuracy"), get("write", "iia"), get("interchange", "iia"),
-            get("consistency", "both"), rec["fit"]["seconds"], rec["eval_seconds"], status]
+            get("consistency", "both"), rec["fit"]["seconds"], rec["eval_seconds"],
+            "ok (up to date)" if reused else "ok"]
+
+
+def _cmd_models_list(args: argparse.Namespace) -> int:
+    import json
+
+    from tabulate import tabulate
+
+    from benchmark.registry import availability, load_registry
+
+    rows = []
+    for e in load_registry().values():
+        rows.append({"name": e.name, "hidden_size": e.hidden_size, "variant": e.variant, "seed": e.seed,
+                     "tier": e.tier, "parameters": e.parameters, "sha256": e.sha256,
+                     "test_accuracy": e.test_accuracy, "embedded": (e.embedded_folder / "model.safetensors").exists(),
+                     "available": availability(e), "hub_repo": e.hub_repo, "hub_revision": e.hub_revision})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(tabulate([[r["name"], r["tier"], f"{r['parameters']:,}",
+                     "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}", r["available"]] for r in rows],
+                   headers=["model", "tier", "params", "test exact match", "available"]))
+    return 0
 
 
 def _read_json(path: Path) -> dict:
@@ -91,6 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="reference models: list, download, train, publish")
     models_cmd = models.add_subparsers(dest="models_command", required=True)
 
+    listing = models_cmd.add_parser("list", help="the reference models and where each is available")
+    listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
+    listing.set_defaults(func=_cmd_models_list)
+    from benchmark.hub import add_hub_commands; add_hub_commands(models_cmd)  # models publish, models download
+
     train = models_cmd.add_parser("train", help="train reference GRUs with the paper's recipe (resumable)")
     train.add_argument("--hidden", type=int, required=True, help="hidden size N")
     train.add_argument("--variant", nargs="+", choices=VARIANTS, default=["ar"],
@@ -105,10 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("folder", help="method folder (method.toml + method.py) or a discovered method's name")
     check.set_defaults(func=_cmd_check)
 
+    from benchmark.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
     from benchmark.runner import DEFAULT_BUDGET, DEFAULT_RESULTS
 
     score = commands.add_parser("score", help="fit and score a method on reference models, one record per model")
-    score.add_argument("folder", help="method folder or a discovered method's name")
+    score.add_argument("folder", nargs="+", help="method folder(s) or discovered methods' names")
     score.add_argument("--models", nargs="+", default=["smoke"],
                        help="model names, model folders, or the sets core / smoke / extended / all (default: smoke)")
     score.add_argument("--results", default=str(DEFAULT_RESULTS), help="records go to RESULTS/METHOD/MODEL.json")
@@ -116,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                        help=f"max sequences the method may encode during fit (default {DEFAULT_BUDGET:,})")
     score.add_argument("--force", action="store_true", help="re-score cells whose record is up to date")
+    score.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                       help=f"wall-clock limit per cell in seconds, fit included (default {DEFAULT_TIMEOUT_S})")
+    score.add_argument("--memory", type=float, default=DEFAULT_MEMORY_GB,
+                       help=f"memory (address space) limit per cell in GB (default {DEFAULT_MEMORY_GB:g})")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.set_defaults(func=_cmd_score)
     return parser
@@ -133,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"onionbench: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # e.g. `onionbench models list | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("onionbench: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -98,14 +98,32 @@ def select(spec: list[str], entries: dict[str, ModelEntry] | None = None) -> lis
 
 
 def model_folder(name: str, entries: dict[str, ModelEntry] | None = None) -> Path:
-    """Where a registry model's files are: the embedded copy (later: the Hub cache)."""
+    """Where a registry model's files are: the embedded copy, else the Hugging Face cache at the pinned
+    commit, else a download (not when HF_HUB_OFFLINE is set: then the error says what to run)."""
     entries = entries or load_registry()
     entry = entries[name]
     if not entry.trained:
         raise OnionbenchError(f"{name} is not trained yet (tier {entry.tier}); see README 'Reference models'")
     if (entry.embedded_folder / "model.safetensors").exists():
         return entry.embedded_folder
-    raise OnionbenchError(f"{name} is not embedded and not cached; run `onionbench models download {name}`")
+    from benchmark.hub import resolve_folder  # imported here: benchmark.hub imports this module
+
+    return resolve_folder(entry)
+
+
+def require_available(names: list[str]) -> None:
+    """Fail before any work starts if a named registry model cannot be loaded."""
+    entries = load_registry()
+    for name in names:
+        if name in entries:
+            model_folder(name, entries)
+
+
+def availability(entry: ModelEntry) -> str:
+    """'embedded', 'not trained', or 'not embedded' (the Hub cache is checked by `models download`)."""
+    if not entry.trained:
+        return "not trained"
+    return "embedded" if (entry.embedded_folder / "model.safetensors").exists() else "not embedded"
 
 
 def load_reference(name_or_folder: str) -> tuple[RepeatGRU, dict]:

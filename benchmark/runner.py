@@ -19,12 +19,14 @@ from tqdm import tqdm
 from benchmark.data import Sequences, heldout_keys, load_split, split_hash
 from benchmark.errors import OnionbenchError
 from benchmark.hardware import hardware_summary
-from benchmark.methods import FitData, FrozenModel, method_tracks
+from benchmark.methods import FitData, FrozenModel
 from benchmark.plan import PLAN_SEED, make_plan
 from benchmark.records import (RECORD_VERSION, SCORING_VERSION, cell_key, harness_commit, library_versions,
                                read_record, record_path, seal, write_atomic)
 from benchmark.registry import load_reference
-from benchmark.scoring import MethodError, model_context, oracle_metrics, score_method
+from benchmark.isolation import FitInfo, Limits, run_isolated
+from benchmark.scoring import (MethodError, MethodOutputs, Queries, check_outputs, collect_outputs, make_queries,
+                               model_context, oracle_metrics, score_outputs)
 from benchmark.submission import MethodSpec
 from benchmark.task import BENCHMARK_VERSION
 
@@ -67,41 +69,56 @@ def _base_record(spec: MethodSpec, model_meta: dict, test: Sequences, settings: 
 
 def score_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
                settings: ScoreSettings = ScoreSettings(), params: dict | None = None,
-               test: Sequences | None = None) -> dict:
+               test: Sequences | None = None, isolate: bool = False, limits: Limits = Limits()) -> dict:
     """Fit `spec`'s method on `model` and score it; returns a sealed record (status ok or failed).
 
-    provenance: {"name": ..., "sha256": ...} of the model's weights.
+    provenance: {"name": ..., "sha256": ...} of the model's weights. With `isolate`, fit and
+    the method's calls run in a child process under `limits` (see `benchmark.isolation`);
+    the model must then be picklable (any importable `torch.nn.Module` is).
     """
     test = test if test is not None else load_split("test")
     params = {**spec.params, **(params or {})}
     record = _base_record(spec, _model_meta(model, provenance), test, settings, params)
     try:
-        _fit_and_score(spec, model, test, settings, params, record)
-    except (OnionbenchError, Exception) as err:  # a broken method must not stop the run
+        _fit_and_score(spec, model, test, settings, params, record, isolate, limits)
+    except Exception as err:  # a broken method must not stop the run
         record.update(status="failed", error=_one_line(err), outcomes_sha256=None,
                       metrics={"read": None, "write": None, "interchange": None, "consistency": None}, by_length={})
     return seal(record)
 
 
-def _fit_and_score(spec, model, test, settings: ScoreSettings, params: dict, record: dict) -> None:
+def _fit_and_score(spec, model, test, settings: ScoreSettings, params: dict, record: dict, isolate: bool,
+                   limits: Limits) -> None:
+    ctx = model_context(model, test, make_plan(test, settings.plan_seed))
+    record["bounds"]["oracle"] = oracle_metrics(ctx)
+    queries = make_queries(ctx)
+    start = time.perf_counter()
+    if isolate:
+        outputs, fit = run_isolated(spec.folder, params, model, queries, seed=settings.seed,
+                                    budget=settings.budget, limits=limits)
+    else:
+        outputs, fit = _run_in_process(spec, params, model, queries, settings)
+    record["fit"].update(seconds=round(fit.seconds, 2), sequences_drawn=fit.sequences_drawn)
+    check_outputs(outputs, queries)
+    result = score_outputs(ctx, queries, outputs)
+    record["eval_seconds"] = round(time.perf_counter() - start - fit.seconds, 2)
+    record.update(tracks_attempted=list(outputs.tracks), metrics=result.metrics, by_length=result.by_length,
+                  outcomes_sha256=result.outcomes_sha256())
+
+
+def _run_in_process(spec, params: dict, model, queries: Queries, settings: ScoreSettings) -> tuple[MethodOutputs, FitInfo]:
     method = spec.instantiate(params)
     data = FitData(model, heldout_keys(), seed=settings.seed, budget=settings.budget)
     frozen = FrozenModel(model, data)
     torch.manual_seed(settings.seed)
     start = time.perf_counter()
     fitted = method.fit(frozen, data)
-    record["fit"].update(seconds=round(time.perf_counter() - start, 2), sequences_drawn=data.drawn)
+    fit = FitInfo(time.perf_counter() - start, data.drawn)
     if fitted is not method:
         raise MethodError("fit must return self (scikit-learn convention)")
     frozen.lock()
-    record["tracks_attempted"] = list(method_tracks(method))
-    start = time.perf_counter()
     torch.manual_seed(settings.seed)
-    ctx = model_context(model, test, make_plan(test, settings.plan_seed))
-    record["bounds"]["oracle"] = oracle_metrics(ctx)
-    result = score_method(method, ctx)
-    record["eval_seconds"] = round(time.perf_counter() - start, 2)
-    record.update(metrics=result.metrics, by_length=result.by_length, outcomes_sha256=result.outcomes_sha256())
+    return collect_outputs(method, queries), fit
 
 
 def _one_line(err: BaseException) -> str:
@@ -127,8 +144,10 @@ def is_up_to_date(path: Path, spec: MethodSpec, model_sha: str, test: Sequences,
 
 
 def score_many(spec: MethodSpec, models: list[str], results: Path, *, settings: ScoreSettings = ScoreSettings(),
-               params: dict | None = None, force: bool = False, progress: bool = True) -> list[tuple[str, dict, bool]]:
-    """Score `spec` on each model; returns (model, record, reused) per cell."""
+               params: dict | None = None, force: bool = False, progress: bool = True, isolate: bool = True,
+               limits: Limits = Limits()) -> list[tuple[str, dict, bool]]:
+    """Score `spec` on each model (each cell in its own child process unless `isolate` is
+    False); returns (model, record, reused) per cell."""
     test = load_split("test")
     params = {**spec.params, **(params or {})}
     out = []
@@ -140,7 +159,8 @@ def score_many(spec: MethodSpec, models: list[str], results: Path, *, settings: 
         if not force and is_up_to_date(path, spec, provenance["sha256"], test, settings, params):
             out.append((name, json.loads(path.read_text()), True))
             continue
-        record = score_cell(spec, model, provenance, settings=settings, params=params, test=test)
+        record = score_cell(spec, model, provenance, settings=settings, params=params, test=test, isolate=isolate,
+                            limits=limits)
         write_atomic(path, record)
         out.append((name, record, False))
     return out

@@ -133,32 +133,119 @@ def read_all(method, states: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return pred
 
 
-def score_read(method, ctx: ModelContext, result: TrackResult) -> None:
+@dataclass(frozen=True)
+class Queries:
+    """Everything a method is shown while scored: states and edit instructions, never the
+    expected outputs. (This is all an isolated scoring process receives.)
+
+    states (n, state_dim) and lengths (n,) of the test split; write_* for the kept write
+    cases (rows into states, position, new token, current token); swap_* for the kept
+    interchange cases (base row, source row, mask (k, 9)).
+    """
+
+    states: torch.Tensor
+    lengths: torch.Tensor
+    write_rows: torch.Tensor
+    write_position: torch.Tensor
+    write_token: torch.Tensor
+    write_current: torch.Tensor
+    swap_rows: torch.Tensor
+    swap_partner: torch.Tensor
+    swap_mask: torch.Tensor
+
+
+def make_queries(ctx: ModelContext) -> Queries:
+    """The method-facing half of a ModelContext."""
+    w = torch.nonzero(ctx.write_keep).squeeze(1)
+    x = torch.nonzero(ctx.interchange_keep).squeeze(1)
+    position = ctx.plan.write_position[w]
+    return Queries(ctx.states, ctx.test.lengths, w, position, ctx.plan.write_token[w], ctx.test.tokens[w, position],
+                   x, ctx.plan.partner[x], ctx.plan.swap_mask[x])
+
+
+@dataclass
+class MethodOutputs:
+    """What the method produced for the queries (None for a track not attempted).
+
+    read (n, 9) int64 predictions; written (k, state_dim); read_back (k, 9) predictions on
+    the written states; swapped (m, state_dim).
+    """
+
+    tracks: tuple[str, ...]
+    read: torch.Tensor | None = None
+    written: torch.Tensor | None = None
+    read_back: torch.Tensor | None = None
+    swapped: torch.Tensor | None = None
+
+
+def collect_outputs(method, q: Queries) -> MethodOutputs:
+    """Call the fitted method on every query (checked calls); no scoring happens here."""
+    tracks = method_tracks(method)
+    out = MethodOutputs(tracks)
+    if "read" in tracks:
+        out.read = read_all(method, q.states, q.lengths)
+    if "write" in tracks:
+        parts = [call_write(method, q.states[q.write_rows[s]], q.write_position[s], q.write_token[s],
+                            q.write_current[s]) for s in _chunks(q.write_rows.numel())]
+        out.written = torch.cat(parts) if parts else q.states[:0]
+        if "read" in tracks:
+            out.read_back = read_all(method, out.written, q.lengths[q.write_rows])
+    if "interchange" in tracks and (hasattr(method, "interchange") or {"read", "write"} <= set(tracks)):
+        parts = [call_interchange(method, q.states[q.swap_rows[s]], q.states[q.swap_partner[s]], q.swap_mask[s])
+                 for s in _chunks(q.swap_rows.numel())]
+        out.swapped = torch.cat(parts) if parts else q.states[:0]
+    return out
+
+
+def check_outputs(out: MethodOutputs, q: Queries) -> None:
+    """Re-check outputs that crossed a process boundary: shapes, dtypes, ranges, finiteness."""
+    n, k, m, dim = q.states.shape[0], q.write_rows.numel(), q.swap_rows.numel(), q.states.shape[1]
+    for name, value, shape, is_state in (("read", out.read, (n, MAX_LEN), False),
+                                         ("write", out.written, (k, dim), True),
+                                         ("read after write", out.read_back, (k, MAX_LEN), False),
+                                         ("interchange", out.swapped, (m, dim), True)):
+        if value is None:
+            continue
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+            raise MethodError(f"{name} outputs have the wrong shape; expected {shape}")
+        if is_state and not (value.dtype == torch.float32 and torch.isfinite(value).all()):
+            raise MethodError(f"{name} outputs must be finite float32 states")
+        if not is_state and (value.dtype != torch.int64 or value.min() < -1 or value.max() >= VOCAB_SIZE):
+            raise MethodError(f"{name} predictions must be int64 token ids")
+
+
+def _decode(model, states: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        parts = [model.generate(states[s]) for s in _chunks(states.shape[0])]
+    return torch.cat(parts) if parts else torch.zeros(0, MAX_LEN, dtype=torch.int64)
+
+
+def score_outputs(ctx: ModelContext, q: Queries, out: MethodOutputs) -> TrackResult:
+    """Decode the method's states with the model and compare with the expected sequences."""
+    result = TrackResult(metrics={"read": None, "write": None, "interchange": None, "consistency": None})
+    if out.read is not None:
+        _score_read(ctx, out.read, result)
+    if out.written is not None:
+        _score_write(ctx, q, out, result)
+    if out.swapped is not None:
+        _score_interchange(ctx, q, out.swapped, result)
+    return result
+
+
+def _score_read(ctx: ModelContext, pred: torch.Tensor, result: TrackResult) -> None:
     valid = torch.arange(MAX_LEN)[None, :] < ctx.test.lengths[:, None]
-    correct = (read_all(method, ctx.states, ctx.test.lengths) == ctx.test.tokens) & valid
+    correct = (pred == ctx.test.tokens) & valid
     seq = (correct | ~valid).all(1)
     result.metrics["read"] = {"token_accuracy": _mean(correct[valid]), "sequence_accuracy": _mean(seq)}
     result.by_length["read"] = _by_length(seq, ctx.test.lengths)
     result.outcomes["read_token"] = correct[valid].numpy()
 
 
-def _written_states(method, ctx: ModelContext, idx: torch.Tensor) -> torch.Tensor:
-    plan, test = ctx.plan, ctx.test
-    position = plan.write_position[idx]
-    current = test.tokens[idx, position]
-    parts = [call_write(method, ctx.states[idx[s]], position[s], plan.write_token[idx[s]], current[s])
-             for s in _chunks(idx.numel())]
-    return torch.cat(parts) if parts else ctx.states[:0]
-
-
-def score_write(method, ctx: ModelContext, result: TrackResult, tracks: tuple[str, ...]) -> None:
-    idx = torch.nonzero(ctx.write_keep).squeeze(1)
-    h2 = _written_states(method, ctx, idx)
-    lengths, position = ctx.test.lengths[idx], ctx.plan.write_position[idx]
+def _score_write(ctx: ModelContext, q: Queries, out: MethodOutputs, result: TrackResult) -> None:
+    idx, position = q.write_rows, q.write_position
+    lengths = ctx.test.lengths[idx]
     expected = ctx.plan.write_targets(ctx.test)[idx]
-    with torch.no_grad():
-        decoded = torch.cat([ctx.model.generate(h2[s]) for s in _chunks(idx.numel())]) if idx.numel() else expected
-    hit = decoded == expected
+    hit = _decode(ctx.model, out.written) == expected
     rows = torch.arange(idx.numel())
     cause = hit[rows, position]
     others = torch.arange(MAX_LEN)[None, :] < lengths[:, None]
@@ -169,47 +256,28 @@ def score_write(method, ctx: ModelContext, result: TrackResult, tracks: tuple[st
                                "kept_fraction": _mean(ctx.write_keep)}
     result.by_length["write"] = _by_length(success, lengths)
     result.outcomes["write"] = success.numpy()
-    if "read" in tracks:
-        _score_consistency(method, ctx, result, idx, h2, expected, others)
+    if out.read_back is not None:
+        # consistency: after write(h, p, t), does the method's own read see t at p and the old tokens elsewhere?
+        cause = out.read_back[rows, position] == expected[rows, position]
+        isolate = ((out.read_back == expected) | ~others).all(1)
+        result.metrics["consistency"] = {"cause": _mean(cause), "isolate": _mean(isolate),
+                                         "both": _mean(cause & isolate)}
+        result.outcomes["consistency"] = (cause & isolate).numpy()
 
 
-def _score_consistency(method, ctx, result, idx, h2, expected, others) -> None:
-    """After write(h, p, t): does the method's own read see t at p and the old tokens elsewhere?"""
-    read_back = read_all(method, h2, ctx.test.lengths[idx])
-    rows = torch.arange(idx.numel())
-    position = ctx.plan.write_position[idx]
-    cause = read_back[rows, position] == expected[rows, position]
-    isolate = ((read_back == expected) | ~others).all(1)
-    result.metrics["consistency"] = {"cause": _mean(cause), "isolate": _mean(isolate), "both": _mean(cause & isolate)}
-    result.outcomes["consistency"] = (cause & isolate).numpy()
-
-
-def score_interchange(method, ctx: ModelContext, result: TrackResult) -> None:
-    idx = torch.nonzero(ctx.interchange_keep).squeeze(1)
-    partner, mask = ctx.plan.partner[idx], ctx.plan.swap_mask[idx]
-    parts = [call_interchange(method, ctx.states[idx[s]], ctx.states[partner[s]], mask[s]) for s in _chunks(idx.numel())]
-    expected = ctx.plan.interchange_targets(ctx.test)[idx]
-    lengths = ctx.test.lengths[idx]
-    with torch.no_grad():
-        decoded = torch.cat([ctx.model.generate(p) for p in parts]) if parts else expected
-    success = correct_sequences(decoded, expected, lengths)
+def _score_interchange(ctx: ModelContext, q: Queries, swapped: torch.Tensor, result: TrackResult) -> None:
+    expected = ctx.plan.interchange_targets(ctx.test)[q.swap_rows]
+    lengths = ctx.test.lengths[q.swap_rows]
+    success = correct_sequences(_decode(ctx.model, swapped), expected, lengths)
     result.metrics["interchange"] = {"iia": _mean(success), "kept_fraction": _mean(ctx.interchange_keep)}
     result.by_length["interchange"] = _by_length(success, lengths)
     result.outcomes["interchange"] = success.numpy()
 
 
 def score_method(method, ctx: ModelContext) -> TrackResult:
-    """Score a fitted method on every track it attempts; others are None (not attempted)."""
-    tracks = method_tracks(method)
-    result = TrackResult(metrics={"read": None, "write": None, "interchange": None, "consistency": None})
-    if "read" in tracks:
-        score_read(method, ctx, result)
-    if "write" in tracks:
-        score_write(method, ctx, result, tracks)
-    can_interchange = hasattr(method, "interchange") or {"read", "write"} <= set(tracks)
-    if "interchange" in tracks and can_interchange:
-        score_interchange(method, ctx, result)
-    return result
+    """Score a fitted method in this process on every track it attempts (None: not attempted)."""
+    q = make_queries(ctx)
+    return score_outputs(ctx, q, collect_outputs(method, q))
 
 
 def oracle_metrics(ctx: ModelContext) -> dict[str, float]:

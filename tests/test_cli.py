@@ -1,0 +1,56 @@
+"""The command line: one-line errors, non-zero exits, named check failures, no tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent.parent
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
+def _one_line_error(run: subprocess.CompletedProcess, phrase: str) -> None:
+    assert run.returncode != 0
+    assert "Traceback" not in run.stderr
+    lines = [line for line in run.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and phrase in lines[0], run.stderr
+
+
+def test_unknown_model_lists_valid_names():
+    _one_line_error(_cli("score", "tests/gallery/good", "--models", "gru-h7-xx-s9"), "unknown model 'gru-h7-xx-s9'")
+
+
+def test_unknown_method_lists_known_ones():
+    run = _cli("check", "no-such-method")
+    _one_line_error(run, "known methods:")
+
+
+def test_untrained_model_says_so():
+    _one_line_error(_cli("score", "tests/gallery/good", "--models", "gru-h1024-ar-s0"), "not trained")
+
+
+def test_check_names_failures_without_traceback():
+    run = _cli("check", "tests/gallery/modifies-input")
+    assert run.returncode == 1
+    assert "FAIL  check_write_shape_dtype_finite" in run.stdout and "in place" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
+
+
+def test_check_passes_a_good_method():
+    run = _cli("check", "tests/gallery/good")
+    assert run.returncode == 0, run.stdout
+    assert "0 failed" in run.stdout
+
+
+def test_models_list_json_has_the_documented_keys():
+    import json
+
+    rows = json.loads(_cli("models", "list", "--json").stdout)
+    assert len(rows) == 36
+    assert {"name", "hidden_size", "variant", "seed", "tier", "sha256", "test_accuracy", "embedded"} <= set(rows[0])
