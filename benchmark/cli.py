@@ -115,6 +115,40 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_leaderboard(args: argparse.Namespace) -> int:
+    from benchmark.leaderboard import build, load_records, write_artifacts
+
+    records, refused = load_records(Path(args.results))
+    print(f"building the leaderboard from {len(records)} record(s) in {args.results} -> {args.out}")
+    artifacts = build(records)
+    readme = None if args.no_readme else Path(args.out).resolve().parent / "README.md"
+    write_artifacts(artifacts, Path(args.out), readme)
+    for name in sorted(artifacts):
+        print(f"  wrote {name if name != 'README-block.md' else 'README.md (leaderboard block)'}")
+    for message in refused:
+        print(f"onionbench: refused record: {message}", file=sys.stderr)
+    return 1 if refused else 0
+
+
+def _cmd_cite(args: argparse.Namespace) -> int:
+    from benchmark.citation import cite
+
+    print(cite(Path(args.results), args.row))
+    return 0
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from benchmark.citation import verify
+
+    print(f"verifying row {args.row} from {args.results}: re-scoring each of its cells")
+    row, checks = verify(Path(args.results), args.row)
+    for c in checks:
+        print(f"  {'MATCH   ' if c.matches else 'MISMATCH'} {c.model}: {c.detail}")
+    bad = sum(not c.matches for c in checks)
+    print(f"{row.row_id}: {len(checks) - bad} of {len(checks)} cells match the committed records")
+    return 1 if bad else 0
+
+
 def _read_json(path: Path) -> dict:
     import json
 
@@ -166,6 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"memory (address space) limit per cell in GB (default {DEFAULT_MEMORY_GB:g})")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.set_defaults(func=_cmd_score)
+
+    board = commands.add_parser("leaderboard", help="build the leaderboard (Markdown, CSV, JSON, HTML) from records")
+    board.add_argument("--results", default=str(DEFAULT_RESULTS), help="folder of result records")
+    board.add_argument("--out", default=str(DEFAULT_RESULTS.parent), help="where the artifacts go")
+    board.add_argument("--no-readme", action="store_true", help="do not refresh the README block next to OUT")
+    board.set_defaults(func=_cmd_leaderboard)
+
+    cite = commands.add_parser("cite", help="BibTeX for the benchmark, or for one leaderboard row")
+    cite.add_argument("row", nargs="?", help="row id (e.g. onion@v1) or method name")
+    cite.add_argument("--results", default=str(DEFAULT_RESULTS), help="folder of result records")
+    cite.set_defaults(func=_cmd_cite)
+
+    verify = commands.add_parser("verify", help="re-score a leaderboard row and diff it against its records")
+    verify.add_argument("row", help="row id (e.g. onion@v1) or method name")
+    verify.add_argument("--results", default=str(DEFAULT_RESULTS), help="folder of result records")
+    verify.set_defaults(func=_cmd_verify)
     return parser
 
 
