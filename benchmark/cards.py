@@ -57,7 +57,7 @@ model-index:
 - name: {info['name']}
   results:
   - task: {{type: sequence-repetition, name: Sequence repetition}}
-    dataset: {{type: onionbench/repeat-splits, name: onionbench repeat test v1, split: test}}
+    dataset: {{type: onionbench/onionbench-splits, name: onionbench repeat test v1, split: test}}
     metrics:
     - {{type: exact_match, value: {info['test_exact_match']:.4f}, name: Test exact match}}
 ---

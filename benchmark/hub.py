@@ -28,12 +28,13 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from huggingface_hub import HfApi, constants, snapshot_download
-from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
 from benchmark.cards import file_sha256
 from benchmark.data import SPLIT_DIR, SPLITS, Sequences, load_split
@@ -111,7 +112,8 @@ def _source_folder(entry: ModelEntry, source: Path | None) -> Path:
                                       f"{entry.sha256[:12]}...; refusing to publish weights the registry does not pin")
             return folder
     where = " or ".join(str(c) for c in candidates)
-    raise OnionbenchError(f"{entry.name}: no model folder at {where}; pass --from DIR (the folder holding {entry.name}/)")
+    raise OnionbenchError(f"{entry.name}: no model folder at {where}; "
+                          f"pass --from DIR (the folder holding {entry.name}/)")
 
 
 def _http_error(action: str, err: Exception) -> OnionbenchError:
@@ -161,7 +163,8 @@ def _publish_splits(api: HfApi, org: str, tag: str | None, pin_path: Path, log: 
     files = {name: f"{name}-v{BENCHMARK_VERSION}.parquet" for name in SPLITS}
     for file in files.values():
         if not (SPLIT_DIR / file).exists():
-            raise OnionbenchError(f"split file {SPLIT_DIR / file} is missing; regenerate it with `python -m benchmark.data`")
+            raise OnionbenchError(f"split file {SPLIT_DIR / file} is missing; "
+                                  "regenerate it with `python -m benchmark.data`")
     with tempfile.TemporaryDirectory(prefix="onionbench-splits-") as tmp:
         stage = Path(tmp)
         for file in files.values():
@@ -169,14 +172,15 @@ def _publish_splits(api: HfApi, org: str, tag: str | None, pin_path: Path, log: 
         (stage / "README.md").write_text(dataset_card(org, files))
         try:
             api.create_repo(repo, repo_type="dataset", exist_ok=True)
-            info = api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=stage,
-                                     commit_message=f"onionbench splits v{BENCHMARK_VERSION}" + (f" ({tag})" if tag else ""))
+            message = f"onionbench splits v{BENCHMARK_VERSION}" + (f" ({tag})" if tag else "")
+            info = api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=stage, commit_message=message)
             if tag:
                 api.create_tag(repo, repo_type="dataset", tag=tag, revision=info.oid,
                                tag_message=f"onionbench {tag}")
         except Exception as err:  # HTTP and connection errors become one line
             if tag and getattr(getattr(err, "response", None), "status_code", None) == 409:
-                raise OnionbenchError(f"publishing the splits to {repo}: tag {tag!r} exists already; choose a new --tag") from err
+                raise OnionbenchError(f"publishing the splits to {repo}: tag {tag!r} exists already; "
+                                      "choose a new --tag") from err
             raise _http_error(f"publishing the splits to {repo}", err) from err
         pin = {"repo": repo, "revision": info.oid, "tag": tag or "",
                "files": {file: file_sha256(stage / file) for file in files.values()}}
@@ -208,7 +212,8 @@ def publish(names: Iterable[str] | None = None, *, org: str = HUB_ORG, endpoint:
     folders = {}
     for name in chosen:
         if name not in entries:
-            raise OnionbenchError(f"unknown model {name!r}: publish takes registry names (see `onionbench models list`)")
+            raise OnionbenchError(f"unknown model {name!r}: publish takes registry names "
+                                  "(see `onionbench models list`)")
         if not entries[name].trained:
             raise OnionbenchError(f"{name} is not trained yet (no sha256 in the registry); nothing to publish")
         folders[name] = _source_folder(entries[name], source)
@@ -228,7 +233,8 @@ def publish(names: Iterable[str] | None = None, *, org: str = HUB_ORG, endpoint:
                 api.create_tag(repo, tag=tag, revision=info.oid, tag_message=f"onionbench {tag}")
         except Exception as err:  # HTTP and connection errors become one line (never showing the token)
             if tag and getattr(getattr(err, "response", None), "status_code", None) == 409:
-                raise OnionbenchError(f"publishing {name} to {repo}: tag {tag!r} exists already; choose a new --tag") from err
+                raise OnionbenchError(f"publishing {name} to {repo}: tag {tag!r} exists already; "
+                                      "choose a new --tag") from err
             raise _http_error(f"publishing {name} to {repo}", err) from err
         entry.hub_repo, entry.hub_revision = repo, info.oid
         save_registry(entries, registry_path)
@@ -251,8 +257,12 @@ def _explain(err: Exception, repo: str, revision: str, repo_type: str, endpoint:
                                f"run the download with network access (unset HF_HUB_OFFLINE)")
     try:
         refs = HfApi(endpoint=endpoint).list_repo_refs(repo, repo_type=repo_type)
-    except RepositoryNotFoundError:
-        return OnionbenchError(f"no {repo_type} repo {repo} on {where}; check the name (and --endpoint)")
+    except HfHubHTTPError as refs_err:  # the Hub answers 401/404 RepoNotFound; a mirror may say "not cached"
+        status = getattr(refs_err.response, "status_code", 0)
+        if isinstance(refs_err, RepositoryNotFoundError) or status in (401, 403, 404):
+            return OnionbenchError(f"no {repo_type} repo {repo} on {where} (or it is private); check the name "
+                                   "and --endpoint")
+        return OnionbenchError(f"cannot download {repo} @ {revision} from {where}: {_one_line(err)}")
     except Exception:  # unreachable server: report the original error
         return OnionbenchError(f"cannot download {repo} @ {revision} from {where}: {_one_line(err)}")
     known = {r.name for r in refs.branches} | {r.name for r in refs.tags}
@@ -278,16 +288,17 @@ def _snapshot(repo: str, revision: str, *, repo_type: str, endpoint: str | None,
         raise _explain(err, repo, revision, repo_type, endpoint) from err
 
 
-def verify_weights(entry: ModelEntry, folder: Path, source: str) -> None:
+def verify_weights(entry: ModelEntry, folder: Path, repo: str, revision: str) -> None:
     """The downloaded weights must be the ones the registry pins."""
     weights = folder / "model.safetensors"
     if not weights.exists():
-        raise OnionbenchError(f"{source} has no model.safetensors; it is not an onionbench model repo")
+        raise OnionbenchError(f"{repo} @ {revision} has no model.safetensors; it is not an onionbench model repo")
     actual = file_sha256(weights)
     if actual != entry.sha256:
-        raise OnionbenchError(f"{source} has weights with sha256 {actual[:12]}..., the registry pins {entry.sha256[:12]}... "
-                              f"for {entry.name}: the repo does not hold the pinned model (drop --revision to get the "
-                              f"pinned commit {entry.hub_revision[:12] or '(none)'})")
+        fix = ("the upload or the registry is wrong: re-publish it" if revision == entry.hub_revision else
+               f"drop --revision to get the pinned commit {entry.hub_revision[:12] or '(none)'}")
+        raise OnionbenchError(f"{repo} @ {revision} has weights with sha256 {actual[:12]}..., the registry pins "
+                              f"{entry.sha256[:12]}... for {entry.name}; {fix}")
 
 
 def download_entry(entry: ModelEntry, *, endpoint: str | None = None, revision: str | None = None,
@@ -303,7 +314,7 @@ def download_entry(entry: ModelEntry, *, endpoint: str | None = None, revision: 
     if entry.sha256 is None:
         log(f"warning: {entry.name} has no sha256 in the registry (not trained here yet): weights not verified")
     else:
-        verify_weights(entry, folder, f"{repo} @ {revision}")
+        verify_weights(entry, folder, repo, revision)
     return folder
 
 
@@ -319,7 +330,8 @@ def download(names: Iterable[str] = ("core",), *, endpoint: str | None = None, r
                               f"{', '.join(entries)}")
     folders = {}
     for name in chosen:
-        folders[name] = download_entry(entries[name], endpoint=endpoint, revision=revision, cache_dir=cache_dir, log=log)
+        folders[name] = download_entry(entries[name], endpoint=endpoint, revision=revision, cache_dir=cache_dir,
+                                       log=log)
         verified = "sha256 verified" if entries[name].sha256 else "not verified"
         log(f"{name}: {model_repo_id(entries[name])} @ {revision or entries[name].hub_revision} -> {folders[name]} "
             f"({verified})")
@@ -349,6 +361,8 @@ def resolve_folder(entry: ModelEntry) -> Path:
     if constants.is_offline_mode():
         raise OnionbenchError(f"{entry.name} is not embedded and not in the Hugging Face cache, and HF_HUB_OFFLINE is "
                               f"set: run `onionbench models download {entry.name}` with network access first")
+    print(f"{entry.name} is neither embedded nor cached: downloading {model_repo_id(entry)} "
+          f"@ {entry.hub_revision[:12]}", file=sys.stderr)
     return download_entry(entry)
 
 
@@ -403,22 +417,29 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 def add_hub_commands(models_subparsers) -> None:
     """`onionbench models publish` and `onionbench models download` (wired in by cli.build_parser)."""
-    pub = models_subparsers.add_parser("publish", help="upload reference models and the splits to the Hub (maintainers)")
+    pub = models_subparsers.add_parser("publish",
+                                       help="upload reference models and the splits to the Hub (maintainers)")
     pub.add_argument("--org", required=True, help=f"Hub organisation or user (the project's is {HUB_ORG})")
-    pub.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
-    pub.add_argument("--tag", help="tag every uploaded commit, e.g. v1.0")
-    pub.add_argument("--token-env", default=DEFAULT_TOKEN_ENV,
+    pub.add_argument("--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
+    pub.add_argument("--tag", metavar="vX.Y", help="tag every uploaded commit, e.g. v1.0")
+    pub.add_argument("--token-env", default=DEFAULT_TOKEN_ENV, metavar="VAR",
                      help=f"environment variable holding a write token (default {DEFAULT_TOKEN_ENV}); never printed")
-    pub.add_argument("--models", nargs="+", help="model names or core / extended / all (default: every trained model)")
-    pub.add_argument("--from", dest="source", help="folder holding NAME/ model folders (default: the embedded zoo)")
+    pub.add_argument("--models", nargs="+", metavar="NAME",
+                     help="model names or core / extended / all (default: every trained model)")
+    pub.add_argument("--from", dest="source", metavar="DIR",
+                     help="folder holding NAME/ model folders (default: the embedded zoo)")
     pub.add_argument("--no-splits", action="store_true", help="do not publish the splits dataset repo")
-    pub.add_argument("--registry", default=str(REGISTRY_PATH), help="registry file to read and update with the commit ids")
+    pub.add_argument("--registry", default=str(REGISTRY_PATH), metavar="FILE",
+                     help="registry file to read and update with the commit ids")
     pub.set_defaults(func=_cmd_publish)
 
-    down = models_subparsers.add_parser("download", help="download reference models from the Hub (pinned, sha256-verified)")
-    down.add_argument("names", nargs="*", metavar="NAME", help="model names or core / smoke / extended / all (default: core)")
-    down.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
-    down.add_argument("--revision", help="branch, tag or commit instead of each model's pinned commit")
-    down.add_argument("--cache-dir", help="Hugging Face cache folder (default: HF_HUB_CACHE)")
-    down.add_argument("--registry", default=str(REGISTRY_PATH), help="registry file with the pinned commits and sha256")
+    down = models_subparsers.add_parser("download",
+                                        help="download reference models from the Hub (pinned, sha256-verified)")
+    down.add_argument("names", nargs="*", metavar="NAME",
+                      help="model names or core / smoke / extended / all (default: core)")
+    down.add_argument("--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
+    down.add_argument("--revision", metavar="REV", help="branch, tag or commit instead of each model's pinned commit")
+    down.add_argument("--cache-dir", metavar="DIR", help="Hugging Face cache folder (default: HF_HUB_CACHE)")
+    down.add_argument("--registry", default=str(REGISTRY_PATH), metavar="FILE",
+                      help="registry file with the pinned commits and sha256")
     down.set_defaults(func=_cmd_download)

@@ -120,10 +120,16 @@ def require_available(names: list[str]) -> None:
 
 
 def availability(entry: ModelEntry) -> str:
-    """'embedded', 'not trained', or 'not embedded' (the Hub cache is checked by `models download`)."""
+    """'embedded', 'cached' (Hugging Face cache at the pinned commit), 'on the Hub', or 'not trained'."""
+    from benchmark.hub import cached_folder
+
     if not entry.trained:
         return "not trained"
-    return "embedded" if (entry.embedded_folder / "model.safetensors").exists() else "not embedded"
+    if (entry.embedded_folder / "model.safetensors").exists():
+        return "embedded"
+    if cached_folder(entry) is not None:
+        return "cached"
+    return "on the Hub" if entry.hub_revision else "not published"
 
 
 def load_reference(name_or_folder: str) -> tuple[RepeatGRU, dict]:

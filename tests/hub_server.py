@@ -201,8 +201,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(404, {"error": f"Invalid rev id: {branch}"}, "RevisionNotFound")
         commit = self.server.store.commit(repo, branch, header, ops)
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
-        return self._reply(200, {"commitOid": commit, "commitUrl": f"{self.server.url}/{prefix}{repo_id}/commit/{commit}",
-                                 "pullRequestUrl": None})
+        url = f"{self.server.url}/{prefix}{repo_id}/commit/{commit}"
+        return self._reply(200, {"commitOid": commit, "commitUrl": url, "pullRequestUrl": None})
 
     def _tag(self, repo: Path, revision: str, payload: dict) -> None:
         commit = self.server.store.resolve(repo, revision)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -71,7 +73,24 @@ def _outputs(folder: Path) -> tuple[torch.Tensor, ...]:
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def loopback_only():
+    """Safety net: this process may resolve no host but 127.0.0.1 / localhost (no internet, ever)."""
+    real, blocked = socket.getaddrinfo, []
+
+    def guarded(host, *args, **kwargs):
+        if host not in ("127.0.0.1", "localhost", "::1", b"127.0.0.1", b"localhost"):
+            blocked.append(host)
+            raise OSError(f"tests/test_hub.py blocked a connection to {host!r}")
+        return real(host, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket, "getaddrinfo", guarded)
+        yield
+    assert not blocked, f"something tried to reach {blocked}"
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory, loopback_only):
     registry_before = _sha(REGISTRY_PATH) if REGISTRY_PATH.exists() else None
     tmp = tmp_path_factory.mktemp("hub")
     with pytest.MonkeyPatch.context() as mp:
@@ -84,7 +103,8 @@ def hub(tmp_path_factory):
         try:
             # where model_folder() downloads from: HF_ENDPOINT as huggingface_hub read it at import (both constants)
             mp.setattr(constants, "ENDPOINT", h.olah.url)
-            mp.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", h.olah.url + "/{repo_id}/resolve/{revision}/{filename}")
+            mp.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                       h.olah.url + "/{repo_id}/resolve/{revision}/{filename}")
             save_registry({name: ModelEntry(name=name, hidden_size=16, variant=name.split("-")[2], seed=0,
                                             tier="extended", parameters=0,
                                             sha256=file_sha256(SOURCE / name / "model.safetensors"))
@@ -112,8 +132,8 @@ def test_publish_pins_commits_tags_and_never_shows_the_token(hub):
     pin = json.loads(hub.pin.read_text())
     assert pin["repo"] == f"{ORG}/onionbench-splits"
     assert pin["revision"] == git(splits, "rev-parse", "main") == git(splits, "rev-parse", f"{TAG}^{{commit}}")
-    assert sorted(git(splits, "ls-tree", "--name-only", "main").split()) == ["README.md", "test-v1.parquet",
-                                                                             "valid-v1.parquet"]
+    files = sorted(git(splits, "ls-tree", "--name-only", "main").split())
+    assert files == ["README.md", "test-v1.parquet", "valid-v1.parquet"]
     assert "configs:" in git(splits, "show", "main:README.md")
     for text in [*hub.log, hub.registry.read_text(), hub.pin.read_text()]:
         assert TOKEN not in text
@@ -133,6 +153,21 @@ def test_publish_errors_are_one_line(hub, monkeypatch):
     with pytest.raises(OnionbenchError, match="exists already"):  # a release tag is never moved
         hublib.publish([AR], token_env=TOKEN_ENV, tag=TAG, splits=False, **kwargs)
     assert hub.entries()[AR].hub_revision == hub.commits[AR]  # a failed release does not move the pin
+
+
+def test_publish_command_line(hub, tmp_path, capsys):
+    registry = tmp_path / "registry.json"  # a copy: the fixture's pins stay as they are
+    shutil.copy(hub.registry, registry)
+    rc = main(["models", "publish", "--org", ORG, "--endpoint", hub.upload.url, "--token-env", TOKEN_ENV,
+               "--models", AR, "--from", str(SOURCE), "--no-splits", "--registry", str(registry)])
+    captured = capsys.readouterr()
+    head = git(hub.store.path("model", f"{ORG}/{AR}"), "rev-parse", "main")
+    assert rc == 0 and head in captured.out and TOKEN not in captured.out + captured.err
+    assert load_registry(registry)[AR].hub_revision == head != hub.commits[AR]
+    rc = main(["models", "publish", "--org", ORG, "--endpoint", hub.upload.url, "--token-env", "NO_SUCH_TOKEN_VAR",
+               "--models", AR, "--from", str(SOURCE), "--registry", str(registry)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "NO_SUCH_TOKEN_VAR" in err and "\n" not in err
 
 
 def test_download_at_pinned_commit_is_bit_identical(hub, tmp_path, capsys):
@@ -181,6 +216,10 @@ def test_download_errors(hub, tmp_path, capsys):
         hublib.download([AR], revision="main", **kwargs)
     assert "\n" not in str(err.value)
     assert hublib.download([AR], **kwargs)[AR].name == hub.commits[AR]
+    entries = hub.entries()  # a registry whose sha256 does not match its own pinned commit
+    entries[AR].sha256 = "0" * 64
+    with pytest.raises(OnionbenchError, match="the upload or the registry is wrong"):
+        hublib.download_entry(entries[AR], endpoint=hub.olah.url, cache_dir=tmp_path)
 
 
 def test_resolution_uses_the_cache_once_the_server_is_gone(hub, monkeypatch):
@@ -196,8 +235,10 @@ def test_resolution_uses_the_cache_once_the_server_is_gone(hub, monkeypatch):
         model_folder(NI, entries)
     assert f"run `onionbench models download {NI}`" in str(err.value) and "\n" not in str(err.value)
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    with pytest.raises(OnionbenchError, match="cannot download") as err:  # online, but the server is gone
-        model_folder(NI, entries)
+    # online, but the server is gone. (At a branch: at a commit id huggingface_hub lists the tree
+    # with 5 backed-off retries, 23 s, before giving up; the message is the same.)
+    with pytest.raises(OnionbenchError, match="cannot download") as err:
+        hublib.download_entry(entries[NI], revision="main")
     assert "\n" not in str(err.value)
     entries[NI].hub_revision = ""  # never published, not embedded
     with pytest.raises(OnionbenchError, match="has not been published"):
