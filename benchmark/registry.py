@@ -155,8 +155,8 @@ def embed(source: Path) -> list[str]:
     done = []
     for folder in sorted(p for p in source.iterdir() if (p / "training.json").exists()):
         info = json.loads((folder / "training.json").read_text())
-        if folder.name not in entries or info["steps_done"] != info["recipe"]["steps"] != 40_000:
-            continue
+        if folder.name not in entries or info["steps_done"] != 40_000 or info["recipe"]["steps"] != 40_000:
+            continue  # only the full recipe enters the zoo
         target = ZOO_DIR / folder.name
         target.mkdir(parents=True, exist_ok=True)
         for file in MODEL_FILES:

@@ -1,0 +1,61 @@
+"""The embedded reference models: pinned weights, and the accuracy their cards claim."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from benchmark.cards import file_sha256
+from benchmark.data import load_split
+from benchmark.errors import OnionbenchError
+from benchmark.model import repeat_correct
+from benchmark.registry import ZOO_DIR, load_reference, load_registry, standard_set
+
+ENTRIES = load_registry()
+EMBEDDED = sorted(name for name, e in ENTRIES.items() if e.trained and e.embedded_folder.exists())
+
+
+def test_registry_lists_the_standard_set():
+    assert list(ENTRIES) == [e.name for e in standard_set()]
+    for e in ENTRIES.values():
+        assert e.hub_repo == f"onionbench/{e.name}"
+        assert (e.tier == "core") == (e.hidden_size <= 256)
+
+
+def test_every_embedded_folder_is_registered_as_trained():
+    folders = sorted(p.name for p in ZOO_DIR.glob("gru-h*") if p.is_dir())
+    assert folders == EMBEDDED
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_embedded_weights_match_the_registry(name):
+    entry = ENTRIES[name]
+    assert file_sha256(entry.embedded_folder / "model.safetensors") == entry.sha256
+    info = json.loads((entry.embedded_folder / "training.json").read_text())
+    assert info["steps_done"] == info["recipe"]["steps"] == 40_000  # the full recipe only
+    assert entry.sha256 in (entry.embedded_folder / "README.md").read_text()
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_embedded_model_accuracy_matches_its_card(name):
+    model, _ = load_reference(name)
+    test = load_split("test")
+    accuracy = repeat_correct(model, test.tokens, test.lengths).float().mean().item()
+    assert accuracy == pytest.approx(ENTRIES[name].test_accuracy, abs=1e-4)
+
+
+def test_corrupt_weights_are_refused(tmp_path, monkeypatch):
+    import shutil
+
+    import benchmark.registry as registry
+
+    name = EMBEDDED[0]
+    shutil.copytree(ZOO_DIR / name, tmp_path / name)
+    data = bytearray((tmp_path / name / "model.safetensors").read_bytes())
+    data[-1] ^= 1
+    (tmp_path / name / "model.safetensors").write_bytes(bytes(data))
+    monkeypatch.setattr(registry, "ZOO_DIR", tmp_path)  # point the registry at a corrupted copy
+    monkeypatch.setattr(registry.ModelEntry, "embedded_folder", property(lambda e: tmp_path / e.name))
+    with pytest.raises(OnionbenchError, match="sha256"):
+        load_reference(name)
