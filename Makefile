@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 
 .PHONY: demo test bench
 demo: $(VENV)/.installed
-	$(VENV)/bin/onionbench models train --hidden 32 --variant ar --seed 0 --steps 3000 --out runs/demo
+	$(VENV)/bin/onionbench score onion --models smoke --results runs/demo-results
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

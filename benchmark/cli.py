@@ -37,6 +37,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     results = run_checks(spec)
     for r in results:
         print(f"  {'PASS' if r.passed else 'FAIL'}  {r.name}" + (f": {r.reason}" if r.reason else ""))
+        if args.verbose and r.traceback:
+            print("    " + r.traceback.rstrip().replace("\n", "\n    "))
     failed = [r for r in results if not r.passed]
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0

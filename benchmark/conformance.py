@@ -8,6 +8,7 @@ over its `[params]`. The same checks run in pytest over every discovered method.
 from __future__ import annotations
 
 import shutil
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -34,6 +35,7 @@ class CheckResult:
     name: str
     passed: bool
     reason: str = ""
+    traceback: str = ""  # shown by `onionbench --verbose check`
 
 
 @dataclass
@@ -170,8 +172,9 @@ def run_checks(spec: MethodSpec) -> list[CheckResult]:
         try:
             fitted = _fit(spec, model)
         except Exception as err:  # noqa: BLE001 - any failure of fit is the method's
-            results.setdefault("check_fit_runs", CheckResult("check_fit_runs", False, f"{model.variant} model: "
-                                                             f"fit raised {type(err).__name__}: {_first_line(err)}"))
+            results.setdefault("check_fit_runs", CheckResult(
+                "check_fit_runs", False, f"{model.variant} model: fit raised {type(err).__name__}: {_first_line(err)}",
+                traceback.format_exc()))
             continue
         for check in CHECKS:
             _run_one(check, spec, fitted, model, results)
@@ -188,11 +191,13 @@ def _run_one(check: Callable, spec: MethodSpec, fitted: Fitted, model: RepeatGRU
         results[name] = CheckResult(name, True)
     except EncoderLockedError:
         results[name] = CheckResult(name, False, f"{model.variant} model: the method called model.encode while "
-                                    "being scored (the encoder is locked: edit h, do not re-encode)")
+                                    "being scored (the encoder is locked: edit h, do not re-encode)",
+                                    traceback.format_exc())
     except (CheckFailed, MethodError) as err:
-        results[name] = CheckResult(name, False, f"{model.variant} model: {err}")
+        results[name] = CheckResult(name, False, f"{model.variant} model: {err}", traceback.format_exc())
     except Exception as err:  # noqa: BLE001 - an exception in the method is a failed check
-        results[name] = CheckResult(name, False, f"{model.variant} model: {type(err).__name__}: {_first_line(err)}")
+        results[name] = CheckResult(name, False, f"{model.variant} model: {type(err).__name__}: {_first_line(err)}",
+                                    traceback.format_exc())
 
 
 def _first_line(err: BaseException) -> str:

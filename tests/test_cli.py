@@ -54,3 +54,9 @@ def test_models_list_json_has_the_documented_keys():
     rows = json.loads(_cli("models", "list", "--json").stdout)
     assert len(rows) == 36
     assert {"name", "hidden_size", "variant", "seed", "tier", "sha256", "test_accuracy", "embedded"} <= set(rows[0])
+
+
+def test_verbose_check_shows_the_traceback():
+    quiet, verbose = _cli("check", "tests/gallery/fit-raises"), _cli("--verbose", "check", "tests/gallery/fit-raises")
+    assert "FAIL  check_fit_runs: ar model: fit raised ValueError: bad hyperparameters" in quiet.stdout
+    assert "Traceback" not in quiet.stdout and "Traceback" in verbose.stdout
