@@ -61,7 +61,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for folder in args.folder:
         rows += _score_one_method(folder, models, settings, limits, args)
     print(tabulate(rows, headers=["method", "model", "read seq", "write IIA", "interch. IIA", "consist.", "fit s",
-                                  "eval s", "status"], floatfmt=".3f"))
+                                  "eval s", "status"], disable_numparse=True))
     failed = [f"{r[0]} on {r[1]}" for r in rows if r[-1].startswith("FAILED")]
     if failed:
         print(f"onionbench: {len(failed)} cell(s) failed: {', '.join(failed)}", file=sys.stderr)
@@ -85,13 +85,13 @@ def _score_one_method(folder: str, models: list[str], settings, limits, args: ar
 def _summary_row(name: str, rec: dict, reused: bool) -> list:
     m = rec["metrics"]
 
-    def get(track: str, key: str):
-        return "n/a" if m.get(track) is None else m[track][key]
+    def get(track: str, key: str) -> str:
+        return "n/a" if m.get(track) is None else f"{m[track][key]:.3f}"
 
     if rec["status"] != "ok":
         return [name, "", "", "", "", "", "", f"FAILED: {rec['error'][:160]}"]
     return [name, get("read", "sequence_accuracy"), get("write", "iia"), get("interchange", "iia"),
-            get("consistency", "both"), rec["fit"]["seconds"], rec["eval_seconds"],
+            get("consistency", "both"), f"{rec['fit']['seconds']:.1f}", f"{rec['eval_seconds']:.1f}",
             "ok (up to date)" if reused else "ok"]
 
 

@@ -11,7 +11,8 @@ class with scikit-learn manners: ``__init__`` only stores hyperparameters, ``fit
 - ``mask``: (batch, 9) bool, False at positions >= the sequence's length;
 - read's logits: (batch, 30) float32.
 
-Required::
+Required (a method that declares fewer `tracks` needs only what they use: a read-only
+probe has no `write`)::
 
     fit(model: FrozenModel, data: FitData) -> self
     read(h, position) -> logits                      # which token is stored at `position`?

@@ -113,7 +113,7 @@ def correct_sequences(predicted: torch.Tensor, expected: torch.Tensor, lengths: 
 @torch.no_grad()
 def repeat_correct(model: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, *, batch_size: int = 2048) -> torch.Tensor:
     """(batch,) bool: does the model repeat each sequence exactly (greedy decoding)?"""
-    parts = []
+    parts = [torch.zeros(0, dtype=torch.bool)]  # so that an empty batch gives an empty result
     for start in range(0, tokens.shape[0], batch_size):
         t, n = tokens[start : start + batch_size], lengths[start : start + batch_size]
         parts.append(correct_sequences(model.generate(model.encode(t, n)), t, n))

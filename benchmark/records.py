@@ -20,7 +20,7 @@ from benchmark.errors import OnionbenchError
 
 SCHEMA_PATH = Path(__file__).parent / "record.schema.json"
 RECORD_VERSION = 1
-SCORING_VERSION = "1"  # bump when a change to the harness changes any metric
+SCORING_VERSION = "2"  # bump when a change to the harness changes any metric (2: consistency vs own read)
 
 
 def canonical(obj: object) -> bytes:

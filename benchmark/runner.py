@@ -26,7 +26,7 @@ from benchmark.records import (RECORD_VERSION, SCORING_VERSION, cell_key, harnes
 from benchmark.registry import load_reference
 from benchmark.isolation import FitInfo, Limits, run_isolated
 from benchmark.scoring import (MethodError, MethodOutputs, Queries, check_outputs, collect_outputs, make_queries,
-                               model_context, oracle_metrics, score_outputs)
+                               identity_metrics, model_context, oracle_metrics, score_outputs)
 from benchmark.submission import MethodSpec
 from benchmark.task import BENCHMARK_VERSION
 
@@ -90,7 +90,7 @@ def score_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
 def _fit_and_score(spec, model, test, settings: ScoreSettings, params: dict, record: dict, isolate: bool,
                    limits: Limits) -> None:
     ctx = model_context(model, test, make_plan(test, settings.plan_seed))
-    record["bounds"]["oracle"] = oracle_metrics(ctx)
+    record["bounds"] = {"oracle": oracle_metrics(ctx), "identity": identity_metrics(ctx)}
     queries = make_queries(ctx)
     start = time.perf_counter()
     if isolate:

@@ -256,10 +256,13 @@ def _score_write(ctx: ModelContext, q: Queries, out: MethodOutputs, result: Trac
                                "kept_fraction": _mean(ctx.write_keep)}
     result.by_length["write"] = _by_length(success, lengths)
     result.outcomes["write"] = success.numpy()
-    if out.read_back is not None:
-        # consistency: after write(h, p, t), does the method's own read see t at p and the old tokens elsewhere?
+    if out.read_back is not None and out.read is not None:
+        # consistency: after write(h, p, t), does the method's own read see t at p, and at every other
+        # position what it read there before the write? (Against its own earlier read, not the true
+        # tokens, so that READ errors are not counted twice.)
+        before = out.read[idx]
         cause = out.read_back[rows, position] == expected[rows, position]
-        isolate = ((out.read_back == expected) | ~others).all(1)
+        isolate = ((out.read_back == before) | ~others).all(1)
         result.metrics["consistency"] = {"cause": _mean(cause), "isolate": _mean(isolate),
                                          "both": _mean(cause & isolate)}
         result.outcomes["consistency"] = (cause & isolate).numpy()
@@ -291,6 +294,19 @@ def oracle_metrics(ctx: ModelContext) -> dict[str, float]:
     idx = torch.nonzero(ctx.interchange_keep).squeeze(1)
     swap = repeat_correct(ctx.model, plan.interchange_targets(test)[idx], test.lengths[idx])
     return {"read_sequence_accuracy": _mean(ctx.base_correct), "write_iia": _mean(write), "interchange_iia": _mean(swap)}
+
+
+def identity_metrics(ctx: ModelContext) -> dict[str, float]:
+    """The floor of doing nothing (return the base state unchanged), on the same kept cases.
+
+    WRITE: 0 by construction (the new token always differs). INTERCHANGE: the share of cases
+    whose mask selects no position where base and source differ (about 5 %: short sequences
+    often draw an empty mask).
+    """
+    idx = torch.nonzero(ctx.interchange_keep).squeeze(1)
+    base = ctx.test.tokens[idx]
+    same = correct_sequences(ctx.plan.interchange_targets(ctx.test)[idx], base, ctx.test.lengths[idx])
+    return {"write_iia": 0.0, "interchange_iia": _mean(same)}
 
 
 def _mean(x: torch.Tensor) -> float:

@@ -66,7 +66,8 @@ def test_random_method_scores_near_chance():
     m = rec["metrics"]
     assert abs(m["read"]["token_accuracy"] - 1 / 30) < 0.01
     assert m["write"]["iia"] < 0.01
-    assert m["interchange"]["iia"] < 0.15  # chance: masks that pick nothing or equal tokens
+    # chance: masks that pick nothing or only equal tokens, which doing nothing also gets right
+    assert m["interchange"]["iia"] <= rec["bounds"]["identity"]["interchange_iia"] + 0.02
 
 
 def test_oracle_scores_one_on_a_small_trained_model(tiny_models):

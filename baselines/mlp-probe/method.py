@@ -1,0 +1,81 @@
+"""MLP-probe baseline: a read-only, one-shot non-linear decoder of the state.
+
+The paper's "MLP" probe: Linear(N, N) - ReLU - Linear(N, 9 * 30) on the final state h,
+trained with cross-entropy on every position < the sequence's length. It tests whether
+all tokens are decodable from h at once; it makes no claim about how they are stored, so
+it has no write and declares only the READ track.
+
+Training uses one fixed pool of encoded training sequences (drawn once, so the budget is
+`n_samples`) and a cosine-decayed AdamW, which converges in a few thousand steps on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+MAX_LEN = 9
+VOCAB = 30
+
+
+class MLPProbeMethod:
+    """One MLP reads all nine positions from h; read only."""
+
+    tracks = ("read",)
+
+    def __init__(self, n_samples: int = 50000, steps: int = 3000, batch_size: int = 512,
+                 lr: float = 3e-3, weight_decay: float = 0.01, seed: int = 0) -> None:
+        self.n_samples = n_samples
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.seed = seed
+
+    def fit(self, model, data) -> "MLPProbeMethod":
+        """Standardise the states, then train the MLP on random minibatches of the pool."""
+        gen = torch.Generator().manual_seed(self.seed)
+        pool = data.sample(self.n_samples)
+        self.mean_ = pool.states.mean(0)
+        self.scale_ = pool.states.std(0) + 1e-6
+        x = (pool.states - self.mean_) / self.scale_
+        targets = torch.where(torch.arange(MAX_LEN)[None, :] < pool.lengths[:, None], pool.tokens, -100)
+        self.net_ = self._build(int(model.state_dim), gen)
+        self._train(x, targets, gen)
+        self.net_.eval()
+        return self
+
+    def _build(self, n: int, gen: torch.Generator) -> nn.Sequential:
+        net = nn.Sequential(nn.Linear(n, n), nn.ReLU(), nn.Linear(n, MAX_LEN * VOCAB))
+        with torch.no_grad():  # seeded init, independent of the global RNG
+            for layer in (net[0], net[2]):
+                bound = 1.0 / math.sqrt(layer.in_features)
+                layer.weight.uniform_(-bound, bound, generator=gen)
+                layer.bias.uniform_(-bound, bound, generator=gen)
+        return net
+
+    def _train(self, x: torch.Tensor, targets: torch.Tensor, gen: torch.Generator) -> None:
+        """Minibatch AdamW with cosine decay; positions >= length are ignored (-100)."""
+        opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / self.steps)))
+        for _ in range(self.steps):
+            idx = torch.randint(0, x.shape[0], (self.batch_size,), generator=gen)
+            logits = self.net_(x[idx]).view(-1, MAX_LEN, VOCAB)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets[idx].reshape(-1), ignore_index=-100)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+
+    def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """All nine positions' logits, then each row's own position."""
+        with torch.no_grad():
+            logits = self.net_((h.float() - self.mean_) / self.scale_).view(-1, MAX_LEN, VOCAB)
+        return logits[torch.arange(h.shape[0]), position]
+
+    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
+              current: torch.Tensor) -> torch.Tensor:
+        """Not attempted (tracks = ("read",)); present only to satisfy the protocol."""
+        raise NotImplementedError("mlp-probe is a read-only probe; it declares tracks = ('read',)")
