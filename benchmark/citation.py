@@ -72,8 +72,10 @@ class CellCheck:
     detail: str
 
 
-def verify(results: Path, wanted: str, *, progress: bool = True) -> tuple[Row, list[CellCheck]]:
-    """Re-score every cell of a row with the recorded settings and compare with its records."""
+def verify(results: Path, wanted: str, *, models: list[str] | None = None,
+           progress: bool = True) -> tuple[Row, list[CellCheck]]:
+    """Re-score every cell of a row (or those on `models`) with the recorded settings and
+    compare with its records."""
     from benchmark.registry import load_reference
     from benchmark.runner import ScoreSettings, score_cell
     from benchmark.submission import discover
@@ -84,7 +86,10 @@ def verify(results: Path, wanted: str, *, progress: bool = True) -> tuple[Row, l
         raise OnionbenchError(f"method {row.method!r} of row {row.row_id} is not in baselines/ or submissions/")
     spec = methods[row.method]
     checks = []
-    for rec in sorted(records, key=lambda r: r["model"]["name"]):
+    chosen = [r for r in records if models is None or r["model"]["name"] in models]
+    if not chosen:
+        raise OnionbenchError(f"row {row.row_id} has no record on {', '.join(models or [])}")
+    for rec in sorted(chosen, key=lambda r: r["model"]["name"]):
         if spec.source_sha256() != rec["method"]["source_sha256"]:
             checks.append(CellCheck(rec["model"]["name"], False, "the method's source changed since this record"))
             continue

@@ -143,7 +143,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     from benchmark.citation import verify
 
     print(f"verifying row {args.row} from {args.results}: re-scoring each of its cells")
-    row, checks = verify(Path(args.results), args.row)
+    row, checks = verify(Path(args.results), args.row, models=args.models)
     for c in checks:
         print(f"  {'MATCH   ' if c.matches else 'MISMATCH'} {c.model}: {c.detail}")
     bad = sum(not c.matches for c in checks)
@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="re-score a leaderboard row and diff it against its records")
     verify.add_argument("row", help="row id (e.g. onion@v1) or method name")
+    verify.add_argument("--models", nargs="+", help="only the cells on these models (default: all of the row's)")
     verify.add_argument("--results", default=str(DEFAULT_RESULTS), help="folder of result records")
     verify.set_defaults(func=_cmd_verify)
     return parser

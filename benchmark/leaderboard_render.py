@@ -64,6 +64,7 @@ def plot_svg(rows: list[Row], track: str) -> str:
 
     plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 9})
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}  # same in every plot
     for ax, variant in zip(axes, VARIANT_ORDER):
         for r in rows:
             if track not in r.tracks_attempted:
@@ -71,7 +72,8 @@ def plot_svg(rows: list[Row], track: str) -> str:
             points = sorted((int(n), s) for n, s in r.cells[track].get(variant, {}).items() if s is not None)
             if points:
                 ax.errorbar([n for n, _ in points], [s.mean for _, s in points],
-                            yerr=[s.std or 0.0 for _, s in points], marker="o", capsize=3, label=r.method)
+                            yerr=[s.std or 0.0 for _, s in points], marker="o", capsize=3, label=r.method,
+                            color=colour[r.method])
         ax.set_xscale("log", base=2)
         sizes = sorted({int(n) for r in rows for n in r.cells[track].get(variant, {})})
         ax.set_xticks(sizes, [str(n) for n in sizes])

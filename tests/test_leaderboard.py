@@ -116,3 +116,41 @@ def test_page_in_headless_chromium(tmp_path):
         driver.save_screenshot(str(tmp_path / "leaderboard.png"))
     finally:
         driver.quit()
+
+
+VERIFY_ROW, VERIFY_MODELS = "random-subspace@v1", ["gru-h48-ar-s0", "gru-h48-ni-s0"]
+HAS_ROW = (BOARD / "results" / "random-subspace" / "gru-h48-ar-s0.json").exists()
+
+
+def _verify(results: Path) -> "subprocess.CompletedProcess":
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", "verify", VERIFY_ROW, "--results", str(results),
+                           "--models", *VERIFY_MODELS], capture_output=True, text=True, cwd=ROOT, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.skipif(not HAS_ROW, reason="no committed random-subspace records yet")
+def test_verify_passes_on_a_committed_baseline_row():
+    run = _verify(BOARD / "results")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.count("MATCH   ") == 2
+
+
+@pytest.mark.skipif(not HAS_ROW, reason="no committed random-subspace records yet")
+def test_a_hand_edited_metric_fails_verify_and_freshness(tmp_path):
+    results = Path(shutil.copytree(BOARD / "results", tmp_path / "results"))
+    path = results / "random-subspace" / "gru-h48-ar-s0.json"
+    rec = json.loads(path.read_text())
+    rec["metrics"]["read"]["token_accuracy"] = round(rec["metrics"]["read"]["token_accuracy"] + 0.01, 6)
+    path.write_text(json.dumps(rec))  # a naive edit: the record's own hash no longer matches
+    records, refused = load_records(results)
+    assert any("gru-h48-ar-s0.json" in r for r in refused)
+    path.write_text(json.dumps(seal({k: v for k, v in rec.items() if k != "record_sha256"})))  # a careful forgery
+    records, refused = load_records(results)
+    assert not refused
+    assert build(records)["leaderboard.json"] != (BOARD / "leaderboard.json").read_text()  # freshness test fails
+    run = _verify(results)
+    assert run.returncode == 1 and "MISMATCH gru-h48-ar-s0: read.token_accuracy" in run.stdout, run.stdout
