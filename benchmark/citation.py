@@ -44,8 +44,8 @@ def find_row(results: Path, wanted: str) -> tuple[Row, list[dict]]:
 def row_bibtex(row: Row) -> str:
     """BibTeX for one leaderboard row."""
     key = f"onionbench-v{BENCHMARK_VERSION}-{row.method}"
-    headline = "not computed" if row.headline is None else row.headline.text(interval=True)
-    records = " ".join(f"{m}:{h[:16]}" for m, h in row.records)
+    headline = "not computed" if row.headline is None else row.headline.text(interval=True).replace("±", "+/-")
+    records = ",\n                  ".join(f"{m}:{h}" for m, h in row.records)
     return f"""@misc{{{key},
   title        = {{onionbench v{BENCHMARK_VERSION} leaderboard row {row.row_id}: {row.method} ({row.hypothesis} hypothesis)}},
   author       = {{{{onionbench maintainers}}}},

@@ -158,18 +158,26 @@ def _read_json(path: Path) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `onionbench` argument parser: `models ...`, `check`, `score`, `leaderboard`, `cite`, `verify`."""
     parser = argparse.ArgumentParser(prog="onionbench", description="Benchmark for representation hypotheses "
                                      "on GRUs that repeat sequences (Csordás et al., 2024).")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_models_commands(commands)
+    _add_scoring_commands(commands)
+    _add_leaderboard_commands(commands)
+    return parser
+
+
+def _add_models_commands(commands) -> None:
+    from benchmark.hub import add_hub_commands
+
     models = commands.add_parser("models", help="reference models: list, download, train, publish")
     models_cmd = models.add_subparsers(dest="models_command", required=True)
-
     listing = models_cmd.add_parser("list", help="the reference models and where each is available")
     listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     listing.set_defaults(func=_cmd_models_list)
-    from benchmark.hub import add_hub_commands; add_hub_commands(models_cmd)  # models publish, models download
-
+    add_hub_commands(models_cmd)  # models publish, models download
     train = models_cmd.add_parser("train", help="train reference GRUs with the paper's recipe (resumable)")
     train.add_argument("--hidden", type=int, required=True, help="hidden size N")
     train.add_argument("--variant", nargs="+", choices=VARIANTS, default=["ar"],
@@ -180,13 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_models_train)
 
-    check = commands.add_parser("check", help="run the conformance checks on a method folder (seconds)")
-    check.add_argument("folder", help="method folder (method.toml + method.py) or a discovered method's name")
-    check.set_defaults(func=_cmd_check)
 
+def _add_scoring_commands(commands) -> None:
     from benchmark.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
     from benchmark.runner import DEFAULT_BUDGET, DEFAULT_RESULTS
 
+    check = commands.add_parser("check", help="run the conformance checks on a method folder (seconds)")
+    check.add_argument("folder", help="method folder (method.toml + method.py) or a discovered method's name")
+    check.set_defaults(func=_cmd_check)
     score = commands.add_parser("score", help="fit and score a method on reference models, one record per model")
     score.add_argument("folder", nargs="+", help="method folder(s) or discovered methods' names")
     score.add_argument("--models", nargs="+", default=["smoke"],
@@ -203,23 +212,25 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.set_defaults(func=_cmd_score)
 
+
+def _add_leaderboard_commands(commands) -> None:
+    from benchmark.runner import DEFAULT_RESULTS
+
+    results = {"default": str(DEFAULT_RESULTS), "help": "folder of result records"}
     board = commands.add_parser("leaderboard", help="build the leaderboard (Markdown, CSV, JSON, HTML) from records")
-    board.add_argument("--results", default=str(DEFAULT_RESULTS), help="folder of result records")
+    board.add_argument("--results", **results)
     board.add_argument("--out", default=str(DEFAULT_RESULTS.parent), help="where the artifacts go")
     board.add_argument("--no-readme", action="store_true", help="do not refresh the README block next to OUT")
     board.set_defaults(func=_cmd_leaderboard)
-
     cite = commands.add_parser("cite", help="BibTeX for the benchmark, or for one leaderboard row")
     cite.add_argument("row", nargs="?", help="row id (e.g. onion@v1) or method name")
-    cite.add_argument("--results", default=str(DEFAULT_RESULTS), help="folder of result records")
+    cite.add_argument("--results", **results)
     cite.set_defaults(func=_cmd_cite)
-
     verify = commands.add_parser("verify", help="re-score a leaderboard row and diff it against its records")
     verify.add_argument("row", help="row id (e.g. onion@v1) or method name")
     verify.add_argument("--models", nargs="+", help="only the cells on these models (default: all of the row's)")
-    verify.add_argument("--results", default=str(DEFAULT_RESULTS), help="folder of result records")
+    verify.add_argument("--results", **results)
     verify.set_defaults(func=_cmd_verify)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

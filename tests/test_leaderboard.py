@@ -154,3 +154,19 @@ def test_a_hand_edited_metric_fails_verify_and_freshness(tmp_path):
     assert build(records)["leaderboard.json"] != (BOARD / "leaderboard.json").read_text()  # freshness test fails
     run = _verify(results)
     assert run.returncode == 1 and "MISMATCH gru-h48-ar-s0: read.token_accuracy" in run.stdout, run.stdout
+
+
+def test_row_bibtex_names_version_and_every_record_hash():
+    from benchmark.citation import rows_digest, row_bibtex
+
+    rows = build_rows(_core("writer", 0.6, 0.6, 0.6, spread=0.01))
+    text = row_bibtex(rows[0])
+    assert "Benchmark version 1" in text and "writer@v1" in text and rows_digest(rows[0]) in text
+    assert all(h in text for _, h in rows[0].records) and text.isascii()
+
+
+def test_citation_cff_is_valid_yaml_with_the_paper():
+    import yaml
+
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["references"][0]["year"] == 2024
