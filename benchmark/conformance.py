@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 
 from benchmark.data import heldout_keys, load_split
-from benchmark.methods import TRACKS, EncoderLockedError, FitData, FrozenModel, method_tracks
+from benchmark.methods import TRACKS, EncoderLockedError, FitData, FrozenModel, method_tracks, seed_everything
 from benchmark.model import RepeatGRU, load_model
 from benchmark.scoring import MethodError, call_interchange, call_read, call_write
 from benchmark.submission import MethodSpec, SubmissionError
@@ -61,7 +61,7 @@ def _fit(spec: MethodSpec, model: RepeatGRU, seed: int = 0) -> Fitted:
     method = spec.instantiate(params)
     data = FitData(model, heldout_keys(), seed=seed, budget=CHECK_BUDGET)
     frozen = FrozenModel(model, data)
-    torch.manual_seed(seed)
+    seed_everything(seed)
     fitted = method.fit(frozen, data)
     frozen.lock()
     probe = load_split("valid")[:64]

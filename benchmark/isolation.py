@@ -114,7 +114,7 @@ def _is_memory_error(err: BaseException) -> bool:
 def child_main(job_path: str, result_path: str) -> None:
     """Entry point of the child: fit, lock the encoder, answer the queries, save outputs."""
     from benchmark.data import heldout_keys
-    from benchmark.methods import FitData, FrozenModel
+    from benchmark.methods import FitData, FrozenModel, seed_everything
     from benchmark.scoring import collect_outputs
     from benchmark.submission import load_spec
 
@@ -126,14 +126,14 @@ def child_main(job_path: str, result_path: str) -> None:
         method = load_spec(job["folder"]).instantiate(job["params"])
         data = FitData(job["model"], heldout_keys(), seed=job["seed"], budget=job["budget"])
         frozen = FrozenModel(job["model"], data)
-        torch.manual_seed(job["seed"])
+        seed_everything(job["seed"])
         start = time.perf_counter()
         fitted = method.fit(frozen, data)
         info.update(fit_seconds=time.perf_counter() - start, sequences_drawn=data.drawn)
         if fitted is not method:
             raise MethodError("fit must return self (scikit-learn convention)")
         frozen.lock()
-        torch.manual_seed(job["seed"])
+        seed_everything(job["seed"])
         out = collect_outputs(method, Queries(**job["queries"]))
         payload = {name: getattr(out, name) for name in ("read", "written", "read_back", "swapped")
                    if getattr(out, name) is not None}

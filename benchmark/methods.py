@@ -158,6 +158,16 @@ class FitData:
                                       "lower the method's training steps or batch size")
 
 
+def seed_everything(seed: int) -> None:
+    """Seed torch and ask for deterministic kernels before a method's fit and before scoring.
+
+    Why the second part: with several threads some CPU backward kernels (e.g. index_put with
+    accumulation) add in a thread-dependent order, so two fits with one seed could differ.
+    """
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
 def default_interchange(method: InterventionMethod, h_base: torch.Tensor, h_source: torch.Tensor,
                         mask: torch.Tensor) -> torch.Tensor:
     """Interchange built from read and write: for each masked position, read the source's

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from benchmark.data import Sequences, heldout_keys, load_split, split_hash
 from benchmark.errors import OnionbenchError
 from benchmark.hardware import hardware_summary
-from benchmark.methods import FitData, FrozenModel
+from benchmark.methods import FitData, FrozenModel, seed_everything
 from benchmark.plan import PLAN_SEED, make_plan
 from benchmark.records import (RECORD_VERSION, SCORING_VERSION, cell_key, harness_commit, library_versions,
                                read_record, record_path, seal, write_atomic)
@@ -110,14 +110,14 @@ def _run_in_process(spec, params: dict, model, queries: Queries, settings: Score
     method = spec.instantiate(params)
     data = FitData(model, heldout_keys(), seed=settings.seed, budget=settings.budget)
     frozen = FrozenModel(model, data)
-    torch.manual_seed(settings.seed)
+    seed_everything(settings.seed)
     start = time.perf_counter()
     fitted = method.fit(frozen, data)
     fit = FitInfo(time.perf_counter() - start, data.drawn)
     if fitted is not method:
         raise MethodError("fit must return self (scikit-learn convention)")
     frozen.lock()
-    torch.manual_seed(settings.seed)
+    seed_everything(settings.seed)
     return collect_outputs(method, queries), fit
 
 
