@@ -158,10 +158,12 @@ def embed(source: Path) -> list[str]:
         if folder.name not in entries or info["steps_done"] != 40_000 or info["recipe"]["steps"] != 40_000:
             continue  # only the full recipe enters the zoo
         target = ZOO_DIR / folder.name
+        entry = entries[folder.name]
+        if entry.sha256 is not None and entry.sha256 == info["sha256"] and target.exists():
+            continue  # already embedded: nothing to copy or refresh
         target.mkdir(parents=True, exist_ok=True)
         for file in MODEL_FILES:
             shutil.copy2(folder / file, target / file)
-        entry = entries[folder.name]
         entry.sha256 = file_sha256(target / "model.safetensors")
         entry.test_accuracy = round(info["test_exact_match"], 4)
         entry.train_seconds = info["model_seconds"]

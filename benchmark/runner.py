@@ -127,20 +127,23 @@ def _one_line(err: BaseException) -> str:
     return f"{kind}{text}"[:500]
 
 
-def is_up_to_date(path: Path, spec: MethodSpec, model_sha: str, test: Sequences, settings: ScoreSettings,
-                  params: dict) -> bool:
-    """A valid, successful record exists for exactly these inputs."""
+def cell_inputs(spec: MethodSpec, test: Sequences, settings: ScoreSettings, params: dict) -> dict:
+    """The parts of a cell's key shared by every model of one run (hashed once, not per model)."""
+    return {"benchmark_version": BENCHMARK_VERSION, "scoring_version": SCORING_VERSION,
+            "method_sha256": spec.source_sha256(), "params": json.loads(json.dumps(params)),
+            "split_sha256": split_hash(test), "plan_seed": settings.plan_seed, "seed": settings.seed,
+            "budget": settings.budget}
+
+
+def is_up_to_date(path: Path, inputs: dict, model_sha: str) -> bool:
+    """A valid, successful record exists for exactly these inputs (see `cell_inputs`)."""
     if not path.exists():
         return False
     try:
         old = read_record(path)
     except OnionbenchError:
         return False
-    wanted = {"benchmark_version": BENCHMARK_VERSION, "scoring_version": SCORING_VERSION,
-              "method_sha256": spec.source_sha256(), "params": json.loads(json.dumps(params)),
-              "model_sha256": model_sha, "split_sha256": split_hash(test), "plan_seed": settings.plan_seed,
-              "seed": settings.seed, "budget": settings.budget}
-    return old["status"] == "ok" and cell_key(old) == wanted
+    return old["status"] == "ok" and cell_key(old) == {**inputs, "model_sha256": model_sha}
 
 
 def score_many(spec: MethodSpec, models: list[str], results: Path, *, settings: ScoreSettings = ScoreSettings(),
@@ -150,13 +153,14 @@ def score_many(spec: MethodSpec, models: list[str], results: Path, *, settings: 
     False); returns (model, record, reused) per cell."""
     test = load_split("test")
     params = {**spec.params, **(params or {})}
+    inputs = cell_inputs(spec, test, settings, params)
     out = []
     bar = tqdm(models, desc=f"score {spec.name}", unit="model", disable=not progress, dynamic_ncols=True)
     for name in bar:
         bar.set_postfix_str(name)
         model, provenance = load_reference(name)
         path = record_path(results, spec.name, provenance["name"])
-        if not force and is_up_to_date(path, spec, provenance["sha256"], test, settings, params):
+        if not force and is_up_to_date(path, inputs, provenance["sha256"]):
             out.append((name, json.loads(path.read_text()), True))
             continue
         record = score_cell(spec, model, provenance, settings=settings, params=params, test=test, isolate=isolate,
