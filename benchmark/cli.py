@@ -107,13 +107,16 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
         rows.append({"name": e.name, "hidden_size": e.hidden_size, "variant": e.variant, "seed": e.seed,
                      "tier": e.tier, "parameters": e.parameters, "sha256": e.sha256,
                      "test_accuracy": e.test_accuracy, "embedded": (e.embedded_folder / "model.safetensors").exists(),
-                     "available": availability(e), "hub_repo": e.hub_repo, "hub_revision": e.hub_revision})
+                     "available": availability(e), "hub_repo": e.hub_repo, "hub_revision": e.hub_revision, "plan": e.plan})
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
     print(tabulate([[r["name"], r["tier"], f"{r['parameters']:,}",
                      "-" if r["test_accuracy"] is None else f"{r['test_accuracy']:.4f}", r["available"]] for r in rows],
                    headers=["model", "tier", "params", "test exact match", "available"]))
+    for plan in dict.fromkeys(r["plan"] for r in rows if r["plan"]):
+        names = [r["name"] for r in rows if r["plan"] == plan]
+        print(f"\nnot trained yet ({len(names)} models): {plan}")
     return 0
 
 

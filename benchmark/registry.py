@@ -47,6 +47,7 @@ class ModelEntry:
     hardware: str | None = None
     hub_repo: str = ""
     hub_revision: str = ""  # commit id pinned at publication; empty until published
+    plan: str = ""  # for a model not trained yet: how and where it will be; empty once trained
 
     @property
     def trained(self) -> bool:
@@ -61,12 +62,21 @@ def _param_count(hidden: int, variant: str) -> int:
     return sum(p.numel() for p in RepeatGRU(hidden, variant).parameters())
 
 
+def untrained_plan(tier: str) -> str:
+    """What the registry says about a model until it is trained (README 'Reference models')."""
+    if tier == "core":
+        return "to be trained on CPU with `onionbench models train`, then embedded"
+    return ("extended tier: to be trained on a GPU with `onionbench models train`, then published to the Hub "
+            "(`onionbench models publish --from`); not embedded (too large to ship in the package)")
+
+
 def standard_set() -> list[ModelEntry]:
     """The standard set v1, untrained (what the registry holds before any training)."""
     return [ModelEntry(name=f"gru-h{n}-{v}-s{s}", hidden_size=n, variant=v, seed=s,
                        tier="core" if n in CORE_SIZES else "extended", parameters=_param_count(n, v),
-                       hub_repo=f"{HUB_ORG}/gru-h{n}-{v}-s{s}")
-            for n in CORE_SIZES + EXTENDED_SIZES for v in VARIANTS for s in SEEDS]
+                       hub_repo=f"{HUB_ORG}/gru-h{n}-{v}-s{s}", plan=untrained_plan(tier))
+            for n in CORE_SIZES + EXTENDED_SIZES for v in VARIANTS for s in SEEDS
+            for tier in ["core" if n in CORE_SIZES else "extended"]]
 
 
 def load_registry(path: Path = REGISTRY_PATH) -> dict[str, ModelEntry]:
@@ -168,6 +178,7 @@ def embed(source: Path) -> list[str]:
         entry.test_accuracy = round(info["test_exact_match"], 4)
         entry.train_seconds = info["model_seconds"]
         entry.hardware = info["hardware"]
+        entry.plan = ""
         done.append(folder.name)
     save_registry(entries)
     return done

@@ -23,6 +23,16 @@ def test_registry_lists_the_standard_set():
         assert (e.tier == "core") == (e.hidden_size <= 256)
 
 
+def test_untrained_models_say_so_and_state_the_plan():
+    """Nothing pretends: a model without weights has no accuracy and carries its plan."""
+    for e in ENTRIES.values():
+        if e.trained:
+            assert e.plan == "" and e.test_accuracy is not None
+        else:
+            assert e.test_accuracy is None and e.hardware is None
+            assert ("GPU" in e.plan) == (e.tier == "extended"), e.plan
+
+
 def test_every_embedded_folder_is_registered_as_trained():
     folders = sorted(p.name for p in ZOO_DIR.glob("gru-h*") if p.is_dir())
     assert folders == EMBEDDED
