@@ -11,6 +11,7 @@ into the zoo and refreshes their entries.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import asdict, dataclass
@@ -87,7 +88,10 @@ def load_registry(path: Path = REGISTRY_PATH) -> dict[str, ModelEntry]:
 
 
 def save_registry(entries: dict[str, ModelEntry], path: Path = REGISTRY_PATH) -> None:
-    path.write_text(json.dumps([asdict(e) for e in entries.values()], indent=1) + "\n")
+    """Write atomically: a scoring run reading the registry never sees half a file."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps([asdict(e) for e in entries.values()], indent=1) + "\n")
+    os.replace(tmp, path)
 
 
 def select(spec: list[str], entries: dict[str, ModelEntry] | None = None) -> list[str]:
