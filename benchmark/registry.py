@@ -71,13 +71,16 @@ def untrained_plan(tier: str) -> str:
             "(`onionbench models publish --from`); not embedded (too large to ship in the package)")
 
 
+def _tier(hidden: int) -> str:
+    return "core" if hidden in CORE_SIZES else "extended"
+
+
 def standard_set() -> list[ModelEntry]:
     """The standard set v1, untrained (what the registry holds before any training)."""
-    return [ModelEntry(name=f"gru-h{n}-{v}-s{s}", hidden_size=n, variant=v, seed=s,
-                       tier="core" if n in CORE_SIZES else "extended", parameters=_param_count(n, v),
-                       hub_repo=f"{HUB_ORG}/gru-h{n}-{v}-s{s}", plan=untrained_plan(tier))
-            for n in CORE_SIZES + EXTENDED_SIZES for v in VARIANTS for s in SEEDS
-            for tier in ["core" if n in CORE_SIZES else "extended"]]
+    return [ModelEntry(name=f"gru-h{n}-{v}-s{s}", hidden_size=n, variant=v, seed=s, tier=_tier(n),
+                       parameters=_param_count(n, v), hub_repo=f"{HUB_ORG}/gru-h{n}-{v}-s{s}",
+                       plan=untrained_plan(_tier(n)))
+            for n in CORE_SIZES + EXTENDED_SIZES for v in VARIANTS for s in SEEDS]
 
 
 def load_registry(path: Path = REGISTRY_PATH) -> dict[str, ModelEntry]:
