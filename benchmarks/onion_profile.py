@@ -24,8 +24,8 @@ from pathlib import Path
 import torch
 
 from benchmark.data import heldout_keys
-from benchmark.methods import FitData, FrozenModel, seed_everything
-from benchmark.registry import load_reference
+from benchmark.harness.interface import FitData, FrozenModel, seed_everything
+from benchmark.zoo.registry import load_reference
 
 ONION = Path(__file__).resolve().parents[1] / "baselines" / "onion" / "method.py"
 

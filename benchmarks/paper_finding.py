@@ -16,8 +16,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from benchmark.leaderboard import build_rows, load_records
-from benchmark.runner import DEFAULT_RESULTS
+from benchmark.board.leaderboard import build_rows, load_records
+from benchmark.harness.runner import DEFAULT_RESULTS
 
 LINEAR = ("linear-das", "linear-probe")
 

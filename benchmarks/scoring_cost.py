@@ -19,13 +19,13 @@ import time
 import torch
 
 from benchmark.data import load_split
-from benchmark.isolation import run_isolated
-from benchmark.model import RepeatGRU
-from benchmark.plan import make_plan
-from benchmark.registry import load_reference
-from benchmark.runner import DEFAULT_BUDGET
-from benchmark.scoring import make_queries, model_context, score_outputs
-from benchmark.submission import discover
+from benchmark.harness.isolation import run_isolated
+from benchmark.zoo.gru import RepeatGRU
+from benchmark.harness.plan import make_plan
+from benchmark.zoo.registry import load_reference
+from benchmark.harness.runner import DEFAULT_BUDGET
+from benchmark.harness.scoring import make_queries, model_context, score_outputs
+from benchmark.harness.submission import discover
 
 
 def _model(n: int) -> tuple[torch.nn.Module, bool]:

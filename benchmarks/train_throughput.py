@@ -5,7 +5,7 @@ N in {48, 64, 128, 256} on this machine, in one run, for
   - `packed`: one model at a time, nn.Embedding + nn.GRU over `pack_padded_sequence`
     for the encoder and the decoder, as the paper's code does;
   - `ensemble-K`: K models of one size (3 seeds x 2 variants) stacked into one batched
-    GRU (`benchmark.ensemble.GRUEnsemble`), the trainer the reference zoo uses.
+    GRU (`benchmark.zoo.ensemble.GRUEnsemble`), the trainer the reference zoo uses.
 Both use the paper's recipe (AdamW lr 1e-3, wd 0.1, batch 256, lengths 2..9, fp32).
 
 Usage: python benchmarks/train_throughput.py [--steps 30] [--sizes 48 64 128 256] [--json out.json]
@@ -23,8 +23,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from benchmark.data import TrainSampler, heldout_keys
-from benchmark.ensemble import GRUEnsemble, masked_loss, sort_by_length
-from benchmark.model import RepeatGRU
+from benchmark.zoo.ensemble import GRUEnsemble, masked_loss, sort_by_length
+from benchmark.zoo.gru import RepeatGRU
 from benchmark.task import MAX_LEN, SOS, VOCAB_SIZE
 
 

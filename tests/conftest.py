@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmark.train import TrainConfig, train
+from benchmark.zoo.train import TrainConfig, train
 
 
 @pytest.fixture(scope="session")

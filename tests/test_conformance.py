@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.conformance import run_checks
-from benchmark.submission import SubmissionError, discover, load_spec, resolve
+from benchmark.harness.conformance import run_checks
+from benchmark.harness.submission import SubmissionError, discover, load_spec, resolve
 
 DISCOVERED = discover()
 TEST_METHODS = Path(__file__).parent / "methods"

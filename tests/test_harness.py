@@ -9,13 +9,13 @@ import pytest
 import torch
 
 from benchmark.data import load_split
-from benchmark.model import correct_sequences, load_model
-from benchmark.plan import make_plan
-from benchmark.records import read_record, validate
-from benchmark.registry import load_reference
-from benchmark.runner import ScoreSettings, score_cell, score_many
-from benchmark.scoring import model_context, oracle_metrics
-from benchmark.submission import load_spec
+from benchmark.zoo.gru import correct_sequences, load_model
+from benchmark.harness.plan import make_plan
+from benchmark.harness.records import read_record, validate
+from benchmark.zoo.registry import load_reference
+from benchmark.harness.runner import ScoreSettings, score_cell, score_many
+from benchmark.harness.scoring import model_context, oracle_metrics
+from benchmark.harness.submission import load_spec
 from benchmark.task import MAX_LEN
 from tests.toy import OneHotModel
 

@@ -1,6 +1,6 @@
 """Hub publish and download, end to end, against a Hub-compatible server on 127.0.0.1.
 
-The project's real code (`benchmark.hub`, `registry.model_folder`, the CLI) runs unmodified
+The project's real code (`benchmark.zoo.hub`, `registry.model_folder`, the CLI) runs unmodified
 against the servers of `tests/hub_server.py`: uploads go to a minimal upload server of our own,
 downloads come from `olah` (an independent implementation of the Hub's read protocol) serving
 the same git repos. Nothing leaves 127.0.0.1.
@@ -23,13 +23,13 @@ import pytest
 import torch
 from huggingface_hub import HfApi, constants
 
-from benchmark import hub as hublib
-from benchmark.cards import file_sha256
+from benchmark.zoo import hub as hublib
+from benchmark.zoo.cards import file_sha256
 from benchmark.cli import main
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
-from benchmark.model import load_model
-from benchmark.registry import MODEL_FILES, REGISTRY_PATH, ModelEntry, load_registry, model_folder, save_registry
+from benchmark.zoo.gru import load_model
+from benchmark.zoo.registry import MODEL_FILES, REGISTRY_PATH, ModelEntry, load_registry, model_folder, save_registry
 from tests.hub_server import GitStore, OlahServer, UploadServer, git
 
 SOURCE = Path(__file__).parents[1] / "benchmark" / "zoo" / "check"  # two tiny trained models (N=16)

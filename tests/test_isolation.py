@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.records import read_record
+from benchmark.harness.records import read_record
 
 ROOT = Path(__file__).parent.parent
 GALLERY = Path(__file__).parent / "gallery"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.leaderboard import build, build_rows, load_records, replace_readme_block, stat, README_START
-from benchmark.records import seal
+from benchmark.board.leaderboard import build, build_rows, load_records, replace_readme_block, stat, README_START
+from benchmark.harness.records import seal
 from tests.browser import CHROMEDRIVER, CHROMIUM, make_driver
 
 ROOT = Path(__file__).parent.parent
@@ -157,7 +157,7 @@ def test_a_hand_edited_metric_fails_verify_and_freshness(tmp_path):
 
 
 def test_row_bibtex_names_version_and_every_record_hash():
-    from benchmark.citation import rows_digest, row_bibtex
+    from benchmark.board.citation import rows_digest, row_bibtex
 
     rows = build_rows(_core("writer", 0.6, 0.6, 0.6, spread=0.01))
     text = row_bibtex(rows[0])

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from benchmark.data import TrainSampler, heldout_keys, load_split
-from benchmark.ensemble import GRUEnsemble, sort_by_length
-from benchmark.model import RepeatGRU, load_model
+from benchmark.zoo.ensemble import GRUEnsemble, sort_by_length
+from benchmark.zoo.gru import RepeatGRU, load_model
 from benchmark.task import MAX_LEN
 
 

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from benchmark.cards import file_sha256
+from benchmark.zoo.cards import file_sha256
 from benchmark.data import load_split
-from benchmark.model import load_model, repeat_correct
-from benchmark.train import TrainConfig, train
+from benchmark.zoo.gru import load_model, repeat_correct
+from benchmark.zoo.train import TrainConfig, train
 
 
 def test_tiny_model_learns_short_sequences_well_above_chance(tiny_models):

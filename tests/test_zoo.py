@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from benchmark.cards import file_sha256
+from benchmark.zoo.cards import file_sha256
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
-from benchmark.model import repeat_correct
-from benchmark.registry import ZOO_DIR, load_reference, load_registry, standard_set
+from benchmark.zoo.gru import repeat_correct
+from benchmark.zoo.registry import ZOO_DIR, load_reference, load_registry, standard_set
 
 ENTRIES = load_registry()
 EMBEDDED = sorted(name for name, e in ENTRIES.items() if e.trained and e.embedded_folder.exists())
@@ -58,7 +58,7 @@ def test_embedded_model_accuracy_matches_its_card(name):
 def test_corrupt_weights_are_refused(tmp_path, monkeypatch):
     import shutil
 
-    import benchmark.registry as registry
+    import benchmark.zoo.registry as registry
 
     name = EMBEDDED[0]
     shutil.copytree(ZOO_DIR / name, tmp_path / name)

@@ -11,7 +11,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from benchmark.model import PAPER_URL, RepeatGRU
+from benchmark.zoo.gru import PAPER_URL, RepeatGRU
 
 PAPER_BIBTEX = """@inproceedings{csordas2024recurrent,
   title     = {Recurrent Neural Networks Learn to Store and Generate Sequences using Non-Linear Representations},
@@ -92,7 +92,7 @@ By length: {by_length}
 
 ## Files
 - `model.safetensors`: sha256 `{info['sha256']}`
-- `config.json`: `RepeatGRU(**config)`; load with `benchmark.model.load_model(folder)` (strict).
+- `config.json`: `RepeatGRU(**config)`; load with `benchmark.zoo.gru.load_model(folder)` (strict).
 - `training.json`, `learning_curve.json`: recipe, accuracy, timing; validation exact match every
   {recipe['eval_every']:,} steps.
 

@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from benchmark.errors import OnionbenchError
-from benchmark.records import read_record
-from benchmark.registry import CORE_SIZES
+from benchmark.harness.records import read_record
+from benchmark.zoo.registry import CORE_SIZES
 from benchmark.task import BENCHMARK_VERSION
 
 TRACK_METRIC = {"read": "sequence_accuracy", "write": "iia", "interchange": "iia"}
@@ -191,7 +191,7 @@ def to_csv(rows: list[Row]) -> str:
 
 def build(records: list[dict]) -> dict[str, str]:
     """Every artifact, by file name (pure: same records -> same bytes)."""
-    from benchmark.leaderboard_render import render_html, render_markdown, render_readme_block
+    from benchmark.board.render import render_html, render_markdown, render_readme_block
 
     rows = build_rows(records)
     failed = sorted(f"{r['method']['name']} on {r['model']['name']}: {r['error']}" for r in records

@@ -1,7 +1,7 @@
 """Fit and score a method on reference models, one result record per (method, model).
 
 `score_cell` is the library entry point and accepts any model implementing the
-reference-model interface (see `benchmark.model`), not only the zoo. `score_many` is what
+reference-model interface (see `benchmark.zoo.gru`), not only the zoo. `score_many` is what
 `onionbench score` runs: it skips cells whose record is up to date, so an interrupted run
 resumes where it stopped, and a failing cell is recorded as failed without stopping the run.
 """
@@ -19,19 +19,19 @@ from tqdm import tqdm
 from benchmark.data import Sequences, heldout_keys, load_split, split_hash
 from benchmark.errors import OnionbenchError
 from benchmark.hardware import hardware_summary
-from benchmark.methods import FitData, FrozenModel, seed_everything
-from benchmark.plan import PLAN_SEED, make_plan
-from benchmark.records import (RECORD_VERSION, SCORING_VERSION, cell_key, harness_commit, library_versions,
+from benchmark.harness.interface import FitData, FrozenModel, seed_everything
+from benchmark.harness.plan import PLAN_SEED, make_plan
+from benchmark.harness.records import (RECORD_VERSION, SCORING_VERSION, cell_key, harness_commit, library_versions,
                                read_record, record_path, seal, write_atomic)
-from benchmark.registry import load_reference
-from benchmark.isolation import FitInfo, Limits, run_isolated
-from benchmark.scoring import (MethodError, MethodOutputs, Queries, check_outputs, collect_outputs, make_queries,
+from benchmark.zoo.registry import load_reference
+from benchmark.harness.isolation import FitInfo, Limits, run_isolated
+from benchmark.harness.scoring import (MethodError, MethodOutputs, Queries, check_outputs, collect_outputs, make_queries,
                                identity_metrics, model_context, oracle_metrics, score_outputs)
-from benchmark.submission import MethodSpec
+from benchmark.harness.submission import MethodSpec
 from benchmark.task import BENCHMARK_VERSION
 
 DEFAULT_BUDGET = 1_000_000  # sequences through the encoder during fit (the paper's onion run used 15 M)
-DEFAULT_RESULTS = Path(__file__).resolve().parent.parent / "leaderboard" / "results"
+DEFAULT_RESULTS = Path(__file__).resolve().parents[2] / "leaderboard" / "results"
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def score_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
     """Fit `spec`'s method on `model` and score it; returns a sealed record (status ok or failed).
 
     provenance: {"name": ..., "sha256": ...} of the model's weights. With `isolate`, fit and
-    the method's calls run in a child process under `limits` (see `benchmark.isolation`);
+    the method's calls run in a child process under `limits` (see `benchmark.harness.isolation`);
     the model must then be picklable (any importable `torch.nn.Module` is).
     """
     test = test if test is not None else load_split("test")

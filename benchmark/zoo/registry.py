@@ -4,7 +4,7 @@ Each entry pins a model: name, size, variant, seed, tier, parameter count, weigh
 test exact match, training time and hardware, Hub repo id and revision. The core tier is
 embedded in `benchmark/zoo/<name>/` so scoring works offline; loading verifies the sha256.
 
-Maintainers: `python -m benchmark.registry embed runs/zoo` copies finished model folders
+Maintainers: `python -m benchmark.zoo.registry embed runs/zoo` copies finished model folders
 into the zoo and refreshes their entries.
 """
 
@@ -17,12 +17,12 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmark.cards import file_sha256
+from benchmark.zoo.cards import file_sha256
 from benchmark.errors import OnionbenchError
-from benchmark.model import RepeatGRU, load_model
+from benchmark.zoo.gru import RepeatGRU, load_model
 
 REGISTRY_PATH = Path(__file__).parent / "registry.json"
-ZOO_DIR = Path(__file__).parent / "zoo"
+ZOO_DIR = Path(__file__).parent
 CORE_SIZES = (48, 64, 128, 256)
 EXTENDED_SIZES = (512, 1024)
 SEEDS = (0, 1, 2)
@@ -123,7 +123,7 @@ def model_folder(name: str, entries: dict[str, ModelEntry] | None = None) -> Pat
         raise OnionbenchError(f"{name} is not trained yet (tier {entry.tier}); see README 'Reference models'")
     if (entry.embedded_folder / "model.safetensors").exists():
         return entry.embedded_folder
-    from benchmark.hub import resolve_folder  # imported here: benchmark.hub imports this module
+    from benchmark.zoo.hub import resolve_folder  # imported here: benchmark.zoo.hub imports this module
 
     return resolve_folder(entry)
 
@@ -138,7 +138,7 @@ def require_available(names: list[str]) -> None:
 
 def availability(entry: ModelEntry) -> str:
     """'embedded', 'cached' (Hugging Face cache at the pinned commit), 'on the Hub', or 'not trained'."""
-    from benchmark.hub import cached_folder
+    from benchmark.zoo.hub import cached_folder
 
     if not entry.trained:
         return "not trained"
@@ -195,4 +195,4 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "embed":
         print("embedded:", ", ".join(embed(Path(sys.argv[2]))) or "nothing")
     else:
-        print("usage: python -m benchmark.registry embed FOLDER")
+        print("usage: python -m benchmark.zoo.registry embed FOLDER")

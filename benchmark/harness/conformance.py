@@ -16,13 +16,13 @@ from typing import Callable
 import torch
 
 from benchmark.data import heldout_keys, load_split
-from benchmark.methods import TRACKS, EncoderLockedError, FitData, FrozenModel, method_tracks, seed_everything
-from benchmark.model import RepeatGRU, load_model
-from benchmark.scoring import MethodError, call_interchange, call_read, call_write
-from benchmark.submission import MethodSpec, SubmissionError
+from benchmark.harness.interface import TRACKS, EncoderLockedError, FitData, FrozenModel, method_tracks, seed_everything
+from benchmark.zoo.gru import RepeatGRU, load_model
+from benchmark.harness.scoring import MethodError, call_interchange, call_read, call_write
+from benchmark.harness.submission import MethodSpec, SubmissionError
 from benchmark.task import MAX_LEN, VOCAB_SIZE
 
-CHECK_MODELS = Path(__file__).parent / "zoo" / "check"
+CHECK_MODELS = Path(__file__).resolve().parents[1] / "zoo" / "check"
 CHECK_BUDGET = 300_000
 
 
@@ -207,7 +207,7 @@ def _first_line(err: BaseException) -> str:
 
 def make_check_models(out: Path = CHECK_MODELS) -> None:
     """Maintainers: (re)train the two tiny check models (about 10 s)."""
-    from benchmark.train import TrainConfig, train
+    from benchmark.zoo.train import TrainConfig, train
 
     folders = train(TrainConfig(hidden=16, members=(("ar", 0), ("ni", 0)), steps=1500, eval_every=500),
                     out / "_tmp", progress=False)

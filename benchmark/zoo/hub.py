@@ -36,10 +36,10 @@ from pathlib import Path
 from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-from benchmark.cards import file_sha256
+from benchmark.zoo.cards import file_sha256
 from benchmark.data import SPLIT_DIR, SPLITS, Sequences, load_split
 from benchmark.errors import OnionbenchError
-from benchmark.registry import HUB_ORG, MODEL_FILES, REGISTRY_PATH, ModelEntry, load_registry, save_registry, select
+from benchmark.zoo.registry import HUB_ORG, MODEL_FILES, REGISTRY_PATH, ModelEntry, load_registry, save_registry, select
 from benchmark.task import BENCHMARK_VERSION
 
 SPLITS_REPO_NAME = "onionbench-splits"
@@ -154,7 +154,7 @@ over the Parquet bytes.
 ## Loading a pinned version
 `datasets.load_dataset(repo, revision=...)` ignores the revision when offline, so onionbench
 loads a pinned commit with `snapshot_download(repo_type="dataset", revision=COMMIT)` and reads
-the Parquet files itself (`benchmark.hub.load_hub_split`), verifying the content hash.
+the Parquet files itself (`benchmark.zoo.hub.load_hub_split`), verifying the content hash.
 """
 
 

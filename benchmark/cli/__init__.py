@@ -15,7 +15,7 @@ from benchmark.task import VARIANTS
 
 
 def _cmd_models_train(args: argparse.Namespace) -> int:
-    from benchmark.train import TrainConfig, train
+    from benchmark.zoo.train import TrainConfig, train
 
     members = tuple((v, s) for v in args.variant for s in args.seed)
     config = TrainConfig(hidden=args.hidden, members=members, **({"steps": args.steps} if args.steps else {}))
@@ -29,8 +29,8 @@ def _cmd_models_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from benchmark.conformance import run_checks
-    from benchmark.submission import resolve
+    from benchmark.harness.conformance import run_checks
+    from benchmark.harness.submission import resolve
 
     spec = resolve(args.folder)
     print(f"checking {spec.name} ({spec.folder}) on the two tiny check models")
@@ -47,9 +47,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchmark.isolation import Limits
-    from benchmark.registry import require_available, select
-    from benchmark.runner import ScoreSettings
+    from benchmark.harness.isolation import Limits
+    from benchmark.zoo.registry import require_available, select
+    from benchmark.harness.runner import ScoreSettings
 
     models = select(args.models)
     require_available(models)
@@ -70,8 +70,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
 def _score_one_method(folder: str, models: list[str], settings, limits, args: argparse.Namespace) -> list[list]:
     """Score one method; a malformed folder is reported as a failed row, never fatal for the run."""
-    from benchmark.runner import score_many
-    from benchmark.submission import SubmissionError, resolve
+    from benchmark.harness.runner import score_many
+    from benchmark.harness.submission import SubmissionError, resolve
 
     try:
         spec = resolve(folder)
@@ -100,7 +100,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
     from tabulate import tabulate
 
-    from benchmark.registry import availability, load_registry
+    from benchmark.zoo.registry import availability, load_registry
 
     rows = []
     for e in load_registry().values():
@@ -121,7 +121,7 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmark.leaderboard import build, load_records, write_artifacts
+    from benchmark.board.leaderboard import build, load_records, write_artifacts
 
     records, refused = load_records(Path(args.results))
     print(f"building the leaderboard from {len(records)} record(s) in {args.results} -> {args.out}")
@@ -136,14 +136,14 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_cite(args: argparse.Namespace) -> int:
-    from benchmark.citation import cite
+    from benchmark.board.citation import cite
 
     print(cite(Path(args.results), args.row))
     return 0
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from benchmark.citation import verify
+    from benchmark.board.citation import verify
 
     print(f"verifying row {args.row} from {args.results}: re-scoring each of its cells")
     row, checks = verify(Path(args.results), args.row, models=args.models)
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_models_commands(commands) -> None:
-    from benchmark.hub import add_hub_commands
+    from benchmark.zoo.hub import add_hub_commands
 
     models = commands.add_parser("models", help="reference models: list, download, train, publish")
     models_cmd = models.add_subparsers(dest="models_command", required=True)
@@ -193,8 +193,8 @@ def _add_models_commands(commands) -> None:
 
 
 def _add_scoring_commands(commands) -> None:
-    from benchmark.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
-    from benchmark.runner import DEFAULT_BUDGET, DEFAULT_RESULTS
+    from benchmark.harness.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
+    from benchmark.harness.runner import DEFAULT_BUDGET, DEFAULT_RESULTS
 
     check = commands.add_parser("check", help="run the conformance checks on a method folder (seconds)")
     check.add_argument("folder", help="method folder (method.toml + method.py) or a discovered method's name")
@@ -217,7 +217,7 @@ def _add_scoring_commands(commands) -> None:
 
 
 def _add_leaderboard_commands(commands) -> None:
-    from benchmark.runner import DEFAULT_RESULTS
+    from benchmark.harness.runner import DEFAULT_RESULTS
 
     results = {"default": str(DEFAULT_RESULTS), "help": "folder of result records"}
     board = commands.add_parser("leaderboard", help="build the leaderboard (Markdown, CSV, JSON, HTML) from records")

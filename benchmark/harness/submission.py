@@ -32,7 +32,7 @@ from benchmark.errors import OnionbenchError
 
 HYPOTHESES = ("linear", "onion", "other", "floor")
 REQUIRED = ("name", "description", "authors", "url", "hypothesis", "entry")
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 METHOD_ROOTS = ("baselines", "submissions")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 

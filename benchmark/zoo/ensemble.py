@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.model import RepeatGRU
+from benchmark.zoo.gru import RepeatGRU
 from benchmark.task import MAX_LEN, NO_INPUT, VOCAB_SIZE
 
 _ROWS = VOCAB_SIZE + 2  # every member gets the `ni` table size; `ar` members never use the last row

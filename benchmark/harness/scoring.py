@@ -22,9 +22,9 @@ import torch
 
 from benchmark.data import Sequences
 from benchmark.errors import OnionbenchError
-from benchmark.methods import default_interchange, method_tracks
-from benchmark.model import correct_sequences, repeat_correct
-from benchmark.plan import EvalPlan
+from benchmark.harness.interface import default_interchange, method_tracks
+from benchmark.zoo.gru import correct_sequences, repeat_correct
+from benchmark.harness.plan import EvalPlan
 from benchmark.task import MAX_LEN, VOCAB_SIZE
 
 CHUNK = 1000  # sequences per method call: bounds memory for large N and large methods

@@ -12,7 +12,7 @@ import io
 
 from tabulate import tabulate
 
-from benchmark.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, Row, cell_text, rank_text, sizes_of
+from benchmark.board.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, Row, cell_text, rank_text, sizes_of
 from benchmark.task import BENCHMARK_VERSION
 
 VARIANT_LABEL = {"ar": "autoregressive decoder (ar)", "ni": "no-input decoder (ni)"}

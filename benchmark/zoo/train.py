@@ -1,7 +1,7 @@
 """The paper's training recipe for reference GRUs, resumable, as a batched ensemble.
 
 One call trains every (variant, seed) member of one hidden size together (see
-`benchmark.ensemble`): each member is initialised from its own seed exactly as a lone
+`benchmark.zoo.ensemble`): each member is initialised from its own seed exactly as a lone
 `RepeatGRU` would be, reads its own data stream, and gets its own loss term, so the
 ensemble is K independent runs sharing one loop. Checkpoints (weights, AdamW state, data
 streams, learning curves) are written atomically every `checkpoint_every` steps; rerunning
@@ -20,11 +20,11 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from benchmark.cards import write_model_folder
+from benchmark.zoo.cards import write_model_folder
 from benchmark.data import Sequences, TrainSampler, heldout_keys, load_split
-from benchmark.ensemble import GRUEnsemble, masked_loss, sort_by_length
+from benchmark.zoo.ensemble import GRUEnsemble, masked_loss, sort_by_length
 from benchmark.hardware import hardware_summary
-from benchmark.model import RepeatGRU, repeat_correct
+from benchmark.zoo.gru import RepeatGRU, repeat_correct
 
 
 def model_name(hidden: int, variant: str, seed: int) -> str:

@@ -40,7 +40,7 @@ def seal(record: dict) -> dict:
 
 def harness_commit() -> str:
     """The git commit of the harness (with `-dirty` when the work tree has changes), or 'unknown'."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "benchmark"], cwd=root, capture_output=True,

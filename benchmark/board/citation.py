@@ -11,9 +11,9 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.cards import PAPER_BIBTEX
+from benchmark.zoo.cards import PAPER_BIBTEX
 from benchmark.errors import OnionbenchError
-from benchmark.leaderboard import Row, build_rows, load_records, row_id
+from benchmark.board.leaderboard import Row, build_rows, load_records, row_id
 from benchmark.task import BENCHMARK_VERSION
 
 BENCHMARK_BIBTEX = f"""@misc{{onionbench,
@@ -76,9 +76,9 @@ def verify(results: Path, wanted: str, *, models: list[str] | None = None,
            progress: bool = True) -> tuple[Row, list[CellCheck]]:
     """Re-score every cell of a row (or those on `models`) with the recorded settings and
     compare with its records."""
-    from benchmark.registry import load_reference
-    from benchmark.runner import ScoreSettings, score_cell
-    from benchmark.submission import discover
+    from benchmark.zoo.registry import load_reference
+    from benchmark.harness.runner import ScoreSettings, score_cell
+    from benchmark.harness.submission import discover
 
     row, records = find_row(results, wanted)
     methods = discover()

@@ -1,6 +1,6 @@
 """Run a method's fit and its calls in a child process with a wall-clock and a memory limit.
 
-Why: a leaderboard runs code it did not write. The child (`python -m benchmark.isolation`)
+Why: a leaderboard runs code it did not write. The child (`python -m benchmark.harness.isolation`)
 gets only what the protocol gives a method: the frozen model, the fit data stream, and the
 `Queries` (states and edit instructions, never the expected outputs). It sends back the
 method's outputs; decoding them and comparing with the expected sequences happens in the
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.scoring import MethodError, MethodOutputs, Queries
+from benchmark.harness.scoring import MethodError, MethodOutputs, Queries
 
 DEFAULT_TIMEOUT_S = 1800  # per (method, model) cell, fit included: 30x the baselines' slowest cell
 DEFAULT_MEMORY_GB = 8.0  # address space; importing torch alone takes ~1 GB of it
@@ -71,7 +71,7 @@ def run_isolated(folder: Path, params: dict, model: torch.nn.Module, queries: Qu
 
 def _run_child(job: Path, result: Path, log: Path, limits: Limits) -> None:
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "benchmark.isolation", str(job), str(result)],
+        proc = subprocess.Popen([sys.executable, "-m", "benchmark.harness.isolation", str(job), str(result)],
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
             proc.wait(timeout=limits.timeout_s)
@@ -114,9 +114,9 @@ def _is_memory_error(err: BaseException) -> bool:
 def child_main(job_path: str, result_path: str) -> None:
     """Entry point of the child: fit, lock the encoder, answer the queries, save outputs."""
     from benchmark.data import heldout_keys
-    from benchmark.methods import FitData, FrozenModel, seed_everything
-    from benchmark.scoring import collect_outputs
-    from benchmark.submission import load_spec
+    from benchmark.harness.interface import FitData, FrozenModel, seed_everything
+    from benchmark.harness.scoring import collect_outputs
+    from benchmark.harness.submission import load_spec
 
     job = torch.load(job_path, weights_only=False)  # written by the parent: trusted
     _limit_memory(job["memory_gb"])
