@@ -10,3 +10,8 @@ MIN_LEN = 2
 MAX_LEN = 9
 VARIANTS = ("ar", "ni")  # autoregressive decoder / no-input decoder
 BENCHMARK_VERSION = "1"  # PROTOCOL version: splits, metrics and records are tied to it
+
+
+def embedding_rows(variant: str) -> int:
+    """Input ids a variant's embedding table needs: the 30 tokens and SOS, plus NO_INPUT for `ni`."""
+    return NO_INPUT + 1 if variant == "ni" else SOS + 1

@@ -2,13 +2,15 @@
 
 Measures model-steps per second (one optimiser step of one model = one model-step) for
 N in {48, 64, 128, 256} on this machine, in one run, for
-  - `packed`: one model at a time, nn.Embedding + nn.GRU over `pack_padded_sequence`
-    for the encoder and the decoder, as the paper's code does;
+  - `packed`: one model at a time, nn.Embedding + nn.GRU (or nn.LSTM) over
+    `pack_padded_sequence` for the encoder and the decoder, as the paper's code does;
   - `ensemble-K`: K models of one size (3 seeds x 2 variants) stacked into one batched
-    GRU (`benchmark.zoo.ensemble.GRUEnsemble`), the trainer the reference zoo uses.
+    module (the architecture's ensemble class, e.g. `benchmark.zoo.ensemble.GRUEnsemble`),
+    the trainer the reference zoo uses.
 Both use the paper's recipe (AdamW lr 1e-3, wd 0.1, batch 256, lengths 2..9, fp32).
 
-Usage: python benchmarks/train_throughput.py [--steps 30] [--sizes 48 64 128 256] [--json out.json]
+Usage: python benchmarks/train_throughput.py [--architecture gru|lstm] [--steps 30] [--sizes 48 64 128 256]
+       [--json out.json]
 """
 
 from __future__ import annotations
@@ -23,18 +25,23 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from benchmark.data import TrainSampler, heldout_keys
-from benchmark.zoo.ensemble import GRUEnsemble, masked_loss, sort_by_length
-from benchmark.zoo.gru import RepeatGRU
 from benchmark.task import MAX_LEN, SOS, VOCAB_SIZE
+from benchmark.zoo.architectures import architecture
+from benchmark.zoo.ensemble import masked_loss, sort_by_length
+
+RECURRENT = {"gru": nn.GRU, "lstm": nn.LSTM}  # the packed baseline's layer per architecture
 
 
 class PackedGRU(nn.Module):
-    """The paper-style implementation: packed variable-length encoder and decoder."""
+    """The paper-style implementation: packed variable-length encoder and decoder.
 
-    def __init__(self, n: int) -> None:
+    `layer` is nn.GRU or nn.LSTM: the final packed state (h, or (h, c)) seeds the decoder either way.
+    """
+
+    def __init__(self, n: int, layer: type[nn.Module] = nn.GRU) -> None:
         super().__init__()
         self.embedding = nn.Embedding(VOCAB_SIZE + 1, n)
-        self.gru = nn.GRU(n, n, batch_first=True)
+        self.gru = layer(n, n, batch_first=True)
         self.readout = nn.Linear(n, VOCAB_SIZE)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -52,10 +59,10 @@ def _optimizer(params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1, betas=(0.9, 0.999))
 
 
-def time_packed(n: int, steps: int, sampler: TrainSampler) -> float:
+def time_packed(n: int, steps: int, sampler: TrainSampler, arch: str = "gru") -> float:
     """Model-steps per second of the packed single-model recipe."""
     torch.manual_seed(0)
-    model = PackedGRU(n)
+    model = PackedGRU(n, RECURRENT[arch])
     opt = _optimizer(model.parameters())
     batches = [sampler.sample(256) for _ in range(steps + 3)]
     for i, b in enumerate(batches):
@@ -70,10 +77,11 @@ def time_packed(n: int, steps: int, sampler: TrainSampler) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def time_ensemble(n: int, steps: int, sampler: TrainSampler, k: int = 6) -> float:
+def time_ensemble(n: int, steps: int, sampler: TrainSampler, k: int = 6, arch: str = "gru") -> float:
     """Model-steps per second of the batched ensemble (k members)."""
     torch.manual_seed(0)
-    ens = GRUEnsemble([RepeatGRU(n, "ar" if i % 2 == 0 else "ni") for i in range(k)])
+    family = architecture(arch)
+    ens = family.ensemble_class([family.build(n, "ar" if i % 2 == 0 else "ni") for i in range(k)])
     opt = _optimizer(ens.parameters())
     batches = [[sampler.sample(256) for _ in range(k)] for _ in range(steps + 3)]
     for i, group in enumerate(batches):
@@ -89,6 +97,7 @@ def time_ensemble(n: int, steps: int, sampler: TrainSampler, k: int = 6) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--architecture", choices=list(RECURRENT), default="gru")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--sizes", type=int, nargs="+", default=[48, 64, 128, 256])
     parser.add_argument("--json", help="also write the table as JSON here")
@@ -96,14 +105,15 @@ def main() -> None:
     sampler = TrainSampler(0, heldout_keys())
     rows = []
     for n in args.sizes:
-        packed = time_packed(n, args.steps, sampler)
-        ens = time_ensemble(n, args.steps, sampler)
+        packed = time_packed(n, args.steps, sampler, args.architecture)
+        ens = time_ensemble(n, args.steps, sampler, arch=args.architecture)
         rows.append({"N": n, "packed_steps_per_s": round(packed, 1), "ensemble6_steps_per_s": round(ens, 1),
                      "ratio": round(ens / packed, 2)})
         print(f"N={n:4d}  packed {packed:7.1f} model-steps/s  ensemble-6 {ens:7.1f} model-steps/s  ratio {ens / packed:5.2f}x", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"torch_threads": torch.get_num_threads(), "rows": rows}, f, indent=2)
+            json.dump({"architecture": args.architecture, "torch_threads": torch.get_num_threads(), "rows": rows},
+                      f, indent=2)
 
 
 if __name__ == "__main__":

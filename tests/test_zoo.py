@@ -10,7 +10,8 @@ from benchmark.zoo.cards import file_sha256
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
 from benchmark.zoo.gru import repeat_correct
-from benchmark.zoo.registry import ZOO_DIR, load_reference, load_registry, standard_set
+from benchmark.zoo.architectures import load_model, parse_name
+from benchmark.zoo.registry import ZOO_DIR, load_reference, load_registry, select, standard_set
 
 ENTRIES = load_registry()
 EMBEDDED = sorted(name for name, e in ENTRIES.items() if e.trained and e.embedded_folder.exists())
@@ -20,7 +21,15 @@ def test_registry_lists_the_standard_set():
     assert list(ENTRIES) == [e.name for e in standard_set()]
     for e in ENTRIES.values():
         assert e.hub_repo == f"onionbench/{e.name}"
-        assert (e.tier == "core") == (e.hidden_size <= 256)
+        assert parse_name(e.name) == (e.architecture, e.hidden_size, e.variant, e.seed)
+        expected_tier = ("core" if e.hidden_size <= 256 else "extended") if e.architecture == "gru" else e.architecture
+        assert e.tier == expected_tier
+
+
+def test_the_lstm_tier_is_selected_by_name():
+    names = select(["lstm"])
+    assert names == [f"lstm-h{n}-{v}-s{s}" for n in (48, 64, 128, 256) for v in ("ar", "ni") for s in (0, 1, 2)]
+    assert not set(names) & set(select(["core"]))
 
 
 def test_untrained_models_say_so_and_state_the_plan():
@@ -31,10 +40,11 @@ def test_untrained_models_say_so_and_state_the_plan():
         else:
             assert e.test_accuracy is None and e.hardware is None
             assert ("GPU" in e.plan) == (e.tier == "extended"), e.plan
+            assert ("--architecture lstm" in e.plan) == (e.architecture == "lstm"), e.plan
 
 
 def test_every_embedded_folder_is_registered_as_trained():
-    folders = sorted(p.name for p in ZOO_DIR.glob("gru-h*") if p.is_dir())
+    folders = sorted(p.name for p in ZOO_DIR.iterdir() if p.is_dir() and parse_name(p.name))
     assert folders == EMBEDDED
 
 
@@ -45,11 +55,15 @@ def test_embedded_weights_match_the_registry(name):
     info = json.loads((entry.embedded_folder / "training.json").read_text())
     assert info["steps_done"] == info["recipe"]["steps"] == 40_000  # the full recipe only
     assert entry.sha256 in (entry.embedded_folder / "README.md").read_text()
+    assert type(load_model(entry.embedded_folder)).__name__ == {"gru": "RepeatGRU", "lstm": "RepeatLSTM"}[entry.architecture]
 
 
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_embedded_model_accuracy_matches_its_card(name):
-    model, _ = load_reference(name)
+    model, provenance = load_reference(name)
+    entry = ENTRIES[name]
+    assert provenance == {"name": name, "sha256": entry.sha256, "architecture": entry.architecture,
+                          "hidden_size": entry.hidden_size, "variant": entry.variant, "seed": entry.seed, "tier": entry.tier}
     test = load_split("test")
     accuracy = repeat_correct(model, test.tokens, test.lengths).float().mean().item()
     assert accuracy == pytest.approx(ENTRIES[name].test_accuracy, abs=1e-4)

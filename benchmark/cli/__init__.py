@@ -15,12 +15,17 @@ from benchmark.task import VARIANTS
 
 
 def _cmd_models_train(args: argparse.Namespace) -> int:
+    import torch
+
     from benchmark.zoo.train import TrainConfig, train
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     members = tuple((v, s) for v in args.variant for s in args.seed)
-    config = TrainConfig(hidden=args.hidden, members=members, **({"steps": args.steps} if args.steps else {}))
-    print(f"training {len(members)} model(s) of hidden size {args.hidden} for {config.steps:,} steps "
-          f"into {args.out} (rerun the same command to resume)")
+    config = TrainConfig(hidden=args.hidden, members=members, architecture=args.architecture,
+                         **({"steps": args.steps} if args.steps else {}))
+    print(f"training {len(members)} {args.architecture} model(s) of hidden size {args.hidden} for {config.steps:,} "
+          f"steps into {args.out} on {torch.get_num_threads()} thread(s) (rerun the same command to resume)")
     for folder in train(config, Path(args.out), progress=not args.quiet):
         info = _read_json(folder / "training.json")
         print(f"{info['name']}: test exact match {info['test_exact_match']:.4f}, "
@@ -181,13 +186,19 @@ def _add_models_commands(commands) -> None:
     listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     listing.set_defaults(func=_cmd_models_list)
     add_hub_commands(models_cmd)  # models publish, models download
-    train = models_cmd.add_parser("train", help="train reference GRUs with the paper's recipe (resumable)")
+    from benchmark.zoo.architectures import ARCHITECTURES
+
+    train = models_cmd.add_parser("train", help="train reference models with the paper's recipe (resumable)")
+    train.add_argument("--architecture", choices=list(ARCHITECTURES), default="gru",
+                       help="model family (default gru; lstm: state (h, c), state_dim 2N)")
     train.add_argument("--hidden", type=int, required=True, help="hidden size N")
     train.add_argument("--variant", nargs="+", choices=VARIANTS, default=["ar"],
                        help="decoder variant(s); several are trained together as one ensemble")
     train.add_argument("--seed", type=int, nargs="+", default=[0], help="seed(s); one model per (variant, seed)")
     train.add_argument("--steps", type=int, help="optimiser steps (default: the recipe's 40,000)")
-    train.add_argument("--out", default="runs", help="parent folder; each model goes to OUT/gru-h{N}-{variant}-s{seed}")
+    train.add_argument("--out", default="runs",
+                       help="parent folder; each model goes to OUT/{architecture}-h{N}-{variant}-s{seed}")
+    train.add_argument("--threads", type=int, help="torch threads (default: torch's, which follows OMP_NUM_THREADS)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_models_train)
 

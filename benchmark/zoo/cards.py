@@ -1,8 +1,9 @@
-"""Model folders and model cards for reference GRUs.
+"""Model folders and model cards for reference models of every registered architecture.
 
-A model folder is what the Hub repo holds: `config.json` + `model.safetensors` (written by
-`PyTorchModelHubMixin`), `README.md` (the card below), `training.json` (recipe, accuracy,
-timing, hardware, weight sha256) and `learning_curve.json`.
+A model folder is what the Hub repo holds: `config.json` (the architecture and its
+constructor's arguments) + `model.safetensors` (both written by
+`benchmark.zoo.architectures.save_model`), `README.md` (the card below), `training.json`
+(recipe, accuracy, timing, hardware, weight sha256) and `learning_curve.json`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchmark.zoo.gru import PAPER_URL, RepeatGRU
+from benchmark.zoo.architectures import DEFAULT_ARCHITECTURE, architecture, save_model
+
+if TYPE_CHECKING:
+    from torch import nn
+
+PAPER_URL = "https://arxiv.org/abs/2408.10920"
 
 PAPER_BIBTEX = """@inproceedings{csordas2024recurrent,
   title     = {Recurrent Neural Networks Learn to Store and Generate Sequences using Non-Linear Representations},
@@ -31,10 +38,9 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_model_folder(model: RepeatGRU, folder: Path, info: dict, curve: list[dict]) -> str:
-    """Save weights, config, card, training info and learning curve; return the weight sha256."""
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
+def write_model_folder(model: nn.Module, folder: Path, info: dict, curve: list[dict]) -> str:
+    """Save weights, config (with its architecture), card, training info and learning curve; return the weight sha256."""
+    save_model(model, folder)
     info = dict(info, sha256=file_sha256(folder / "model.safetensors"),
                 parameters=sum(p.numel() for p in model.parameters()))
     (folder / "training.json").write_text(json.dumps(info, indent=2) + "\n")
@@ -47,12 +53,13 @@ def model_card(info: dict) -> str:
     """A Hub model card: YAML metadata with `model-index`, then what a researcher needs."""
     by_length = " | ".join(f"{n}: {acc:.4f}" for n, acc in info["test_exact_match_by_length"].items())
     recipe = info["recipe"]
+    arch = architecture(info.get("architecture", DEFAULT_ARCHITECTURE))
     decoder = ("SOS, then the previous target token (autoregressive)" if info["variant"] == "ar"
                else "SOS, then a constant NO_INPUT token (the decoder must track position itself)")
     return f"""---
 library_name: onionbench
 license: mit
-tags: [onionbench, interpretability, gru, sequence-repetition]
+tags: [onionbench, interpretability, {arch.name}, sequence-repetition]
 model-index:
 - name: {info['name']}
   results:
@@ -64,11 +71,12 @@ model-index:
 
 # {info['name']}
 
-A reference model of [onionbench](https://github.com/onionbench/onionbench): a single-layer GRU
+A reference model of [onionbench](https://github.com/onionbench/onionbench): a {arch.title}
 (hidden size {info['hidden_size']}, {info['parameters']:,} parameters) shared by encoder and decoder,
-trained to repeat a sequence of 2-9 tokens over a 30-token vocabulary, as in Csordás, Potts,
-Manning & Geiger (2024), [{PAPER_URL}]({PAPER_URL}). The decoder reads {decoder}.
-The state the benchmark studies is the final encoder state `h` (shape `(batch, {info['hidden_size']})`).
+trained to repeat a sequence of 2-9 tokens over a 30-token vocabulary, with the task and
+recipe of Csordás, Potts, Manning & Geiger (2024), [{PAPER_URL}]({PAPER_URL}).
+The decoder reads {decoder}.
+The state the benchmark studies is {arch.state} (shape `(batch, {arch.state_dim(info['hidden_size'])})`).
 
 ## Intended use
 Interpretability research: a frozen model on which methods that read and write the token
@@ -92,7 +100,8 @@ By length: {by_length}
 
 ## Files
 - `model.safetensors`: sha256 `{info['sha256']}`
-- `config.json`: `RepeatGRU(**config)`; load with `benchmark.zoo.gru.load_model(folder)` (strict).
+- `config.json`: the architecture (`{arch.name}`) and its arguments; load with
+  `benchmark.zoo.architectures.load_model(folder)` (strict: a missing or unexpected tensor is an error).
 - `training.json`, `learning_curve.json`: recipe, accuracy, timing; validation exact match every
   {recipe['eval_every']:,} steps.
 

@@ -1,5 +1,12 @@
 """K reference models of one hidden size trained as one batched ensemble.
 
+The ensemble contract every family's trainer relies on (`LoopEnsemble` is the reference
+implementation, correct for any family; `GRUEnsemble` and `benchmark.zoo.lstm.LSTMEnsemble`
+are the fast ones): ``Ensemble(members)``, ``forward(tokens, lengths)`` -> teacher-forced
+logits (K, batch, MAX_LEN, 30) for tokens (K, batch, MAX_LEN), ``member(k)`` -> a standalone
+copy of member k, ``variants`` (list of str), ``state_dict``/``parameters`` for AdamW and
+checkpoints.
+
 Why: at N <= 128 a GRU training step on a CPU is dominated by per-operation overhead, not
 arithmetic. Stacking the K members' weights and running every step as one batched matrix
 product (``baddbmm``) pays that overhead once for all K models. Each member keeps its own
@@ -15,12 +22,14 @@ the optimiser as a (K, rows, 3N) table, so the input side of the GRU costs one g
 
 from __future__ import annotations
 
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmark.zoo.gru import RepeatGRU
-from benchmark.task import MAX_LEN, NO_INPUT, VOCAB_SIZE
+from benchmark.task import MAX_LEN, NO_INPUT, SOS, VOCAB_SIZE
 
 _ROWS = VOCAB_SIZE + 2  # every member gets the `ni` table size; `ar` members never use the last row
 
@@ -35,7 +44,7 @@ class GRUEnsemble(nn.Module):
             raise ValueError(f"an ensemble needs one hidden size, got {sorted(sizes)}")
         self.hidden_size = sizes.pop()
         self.variants = [m.variant for m in members]
-        self.embedding = nn.Parameter(torch.stack([_padded_embedding(m) for m in members]))
+        self.embedding = nn.Parameter(torch.stack([padded_embedding(m) for m in members]))
         self.w_ih = nn.Parameter(torch.stack([m.gru.weight_ih_l0.detach() for m in members]))
         self.w_hh = nn.Parameter(torch.stack([m.gru.weight_hh_l0.detach() for m in members]))
         self.b_ih = nn.Parameter(torch.stack([m.gru.bias_ih_l0.detach() for m in members]))
@@ -63,12 +72,9 @@ class GRUEnsemble(nn.Module):
         `sort_by_length`), run fastest: step t then touches only the rows still running.
         """
         table = torch.baddbmm(self.b_ih.unsqueeze(1), self.embedding, self.w_ih.transpose(1, 2))  # (K, rows, 3N)
-        rows = _rows_running(lengths)
-        h = self._encode(_rows(table, tokens), lengths, rows)
-        dec_in = torch.roll(tokens, 1, dims=2)
-        dec_in = torch.where(self.is_ni.view(-1, 1, 1), torch.full_like(dec_in, NO_INPUT), dec_in)
-        dec_in[:, :, 0] = VOCAB_SIZE  # SOS
-        outputs = self._decode(_rows(table, dec_in), h, rows)  # (K, batch, MAX_LEN, N)
+        rows = rows_running(lengths)
+        h = self._encode(lookup_rows(table, tokens), lengths, rows)
+        outputs = self._decode(lookup_rows(table, teacher_inputs(tokens, self.is_ni)), h, rows)  # (K, batch, MAX_LEN, N)
         return torch.einsum("kbtn,kvn->kbtv", outputs, self.w_out) + self.b_out[:, None, None, :]
 
     def _step(self, gi: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -97,7 +103,36 @@ class GRUEnsemble(nn.Module):
         return torch.stack(outputs, dim=2)
 
 
-def _rows_running(lengths: torch.Tensor) -> list[int]:
+class LoopEnsemble(nn.Module):
+    """K members of any family trained side by side, one after the other in each step.
+
+    Why: a new family trains before anyone writes a batched ensemble for it (the
+    architecture registry falls back to this); it is the ensemble contract at its plainest.
+    """
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.variants = [m.variant for m in members]
+
+    def member(self, k: int) -> nn.Module:
+        """Member k as a standalone model (a copy of the current weights)."""
+        return copy.deepcopy(self.members[k])
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced logits (K, batch, MAX_LEN, 30); positions >= length are ignored by the loss."""
+        return torch.stack([m.decode(m.encode(t, n), t) for m, t, n in zip(self.members, tokens, lengths)])
+
+
+def teacher_inputs(tokens: torch.Tensor, is_ni: torch.Tensor) -> torch.Tensor:
+    """Decoder inputs (K, batch, MAX_LEN) of every member: SOS, then the previous token (ar) or NO_INPUT (ni)."""
+    dec_in = torch.roll(tokens, 1, dims=2)
+    dec_in = torch.where(is_ni.view(-1, 1, 1), torch.full_like(dec_in, NO_INPUT), dec_in)
+    dec_in[:, :, 0] = SOS
+    return dec_in
+
+
+def rows_running(lengths: torch.Tensor) -> list[int]:
     """For each step t, 1 + the last row index (over all members) whose sequence is still running."""
     index = torch.arange(1, lengths.shape[1] + 1)
     return [int(((lengths > t) * index).max()) for t in range(MAX_LEN)]
@@ -109,12 +144,13 @@ def sort_by_length(tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.T
     return tokens.gather(1, order.unsqueeze(-1).expand_as(tokens)), lengths.gather(1, order)
 
 
-def _padded_embedding(model: RepeatGRU) -> torch.Tensor:
+def padded_embedding(model: nn.Module) -> torch.Tensor:
+    """A member's embedding table padded to the `ni` size, so members of both variants stack."""
     weight = model.embedding.weight.detach()
     return torch.cat([weight, weight.new_zeros(_ROWS - weight.shape[0], weight.shape[1])])
 
 
-def _rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+def lookup_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Look up per-member rows: table (K, rows, D), ids (K, batch, T) -> (K, batch, T, D)."""
     k, rows, width = table.shape
     # One flat embedding lookup (offset ids) is much faster than gather, forward and backward.

@@ -17,16 +17,14 @@ which is both simpler and faster on a CPU.
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from benchmark.task import MAX_LEN, NO_INPUT, SOS, VARIANTS, VOCAB_SIZE
-
-PAPER_URL = "https://arxiv.org/abs/2408.10920"
+from benchmark.task import MAX_LEN, SOS, VOCAB_SIZE
+from benchmark.zoo.cards import PAPER_URL  # noqa: F401  (re-export: the card's link to the paper)
+from benchmark.zoo.interface import check_variant, decoder_inputs, embedding_rows
+from benchmark.zoo.interface import correct_sequences, repeat_correct  # noqa: F401  (re-exports, old import path)
 
 
 class RepeatGRU(
@@ -46,11 +44,10 @@ class RepeatGRU(
 
     def __init__(self, hidden_size: int, variant: str = "ar") -> None:
         super().__init__()
-        if variant not in VARIANTS:
-            raise ValueError(f"unknown variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
+        check_variant(variant)
         self.hidden_size = hidden_size
         self.variant = variant
-        self.embedding = nn.Embedding(VOCAB_SIZE + (1 if variant == "ar" else 2), hidden_size)
+        self.embedding = nn.Embedding(embedding_rows(variant), hidden_size)
         self.gru = nn.GRU(hidden_size, hidden_size, batch_first=True)
         self.readout = nn.Linear(hidden_size, VOCAB_SIZE)
 
@@ -70,15 +67,7 @@ class RepeatGRU(
 
     def decoder_inputs(self, targets: torch.Tensor | None, batch: int) -> torch.Tensor:
         """Decoder input ids (batch, MAX_LEN): SOS, then previous targets (ar) or NO_INPUT (ni)."""
-        if self.variant == "ni":
-            inputs = torch.full((batch, MAX_LEN), NO_INPUT, dtype=torch.int64)
-        else:
-            if targets is None:
-                raise ValueError("the `ar` decoder reads its previous token: pass targets (teacher forcing) "
-                                 "or use generate() for greedy decoding")
-            inputs = torch.roll(targets[:, :MAX_LEN], 1, dims=1).clone()
-        inputs[:, 0] = SOS
-        return inputs
+        return decoder_inputs(self.variant, targets, batch)
 
     def decode(self, h: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, MAX_LEN, 30) from state h (batch, N); differentiable in h and weights.
@@ -104,23 +93,12 @@ class RepeatGRU(
         return torch.cat(out, dim=1)
 
 
-def correct_sequences(predicted: torch.Tensor, expected: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """(batch,) bool: every position < length matches. Both token tensors (batch, >=L) int64."""
-    valid = torch.arange(MAX_LEN)[None, :] < lengths[:, None]
-    return ((predicted[:, :MAX_LEN] == expected[:, :MAX_LEN]) | ~valid).all(dim=1)
+def load_model(folder: str) -> nn.Module:
+    """Load a model folder strictly, whatever its architecture (see `benchmark.zoo.architectures.load_model`).
 
+    Kept here because older code imports it from this module; imported lazily because the
+    architecture registry imports this module.
+    """
+    from benchmark.zoo.architectures import load_model as load_any
 
-@torch.no_grad()
-def repeat_correct(model: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, *, batch_size: int = 2048) -> torch.Tensor:
-    """(batch,) bool: does the model repeat each sequence exactly (greedy decoding)?"""
-    parts = [torch.zeros(0, dtype=torch.bool)]  # so that an empty batch gives an empty result
-    for start in range(0, tokens.shape[0], batch_size):
-        t, n = tokens[start : start + batch_size], lengths[start : start + batch_size]
-        parts.append(correct_sequences(model.generate(model.encode(t, n)), t, n))
-    return torch.cat(parts)
-
-
-def load_model(folder: str, **kwargs) -> RepeatGRU:
-    """Load a model folder strictly: a missing or unexpected tensor is an error, not a warning."""
-    with contextlib.redirect_stdout(io.StringIO()):  # huggingface_hub prints "Loading weights from ..."
-        return RepeatGRU.from_pretrained(folder, strict=True, **kwargs)
+    return load_any(folder)

@@ -4,8 +4,10 @@ Each entry pins a model: name, size, variant, seed, tier, parameter count, weigh
 test exact match, training time and hardware, Hub repo id and revision. The core tier is
 embedded in `benchmark/zoo/<name>/` so scoring works offline; loading verifies the sha256.
 
-Maintainers: `python -m benchmark.zoo.registry embed runs/zoo` copies finished model folders
-into the zoo and refreshes their entries.
+Maintainers: `embed(Path("runs/zoo"))` copies finished model folders into the zoo and
+refreshes their entries (the command line's `onionbench models embed`).
+
+This module imports no torch at import time: listing the registry is cheap.
 """
 
 from __future__ import annotations
@@ -13,20 +15,24 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from benchmark.zoo.cards import file_sha256
 from benchmark.errors import OnionbenchError
-from benchmark.zoo.gru import RepeatGRU, load_model
+from benchmark.task import VARIANTS
+from benchmark.zoo.architectures import architecture, load_model, model_name, parse_name, read_config
+from benchmark.zoo.cards import file_sha256
+
+if TYPE_CHECKING:
+    from torch import nn
 
 REGISTRY_PATH = Path(__file__).parent / "registry.json"
 ZOO_DIR = Path(__file__).parent
 CORE_SIZES = (48, 64, 128, 256)
 EXTENDED_SIZES = (512, 1024)
 SEEDS = (0, 1, 2)
-VARIANTS = ("ar", "ni")
+FULL_RECIPE_STEPS = 40_000  # only models trained with the whole recipe enter the zoo
 HUB_ORG = "onionbench"
 MODEL_FILES = ("config.json", "model.safetensors", "README.md", "training.json", "learning_curve.json")
 SMOKE = ("gru-h48-ar-s0", "gru-h48-ni-s0")  # the `smoke` set: a few minutes on 2 cores
@@ -40,7 +46,7 @@ class ModelEntry:
     hidden_size: int
     variant: str
     seed: int
-    tier: str  # "core" (embedded) or "extended"
+    tier: str  # a `TIERS` name: "core" (embedded), "extended" (Hub), "lstm" (embedded)
     parameters: int
     sha256: str | None = None
     test_accuracy: float | None = None
@@ -49,6 +55,7 @@ class ModelEntry:
     hub_repo: str = ""
     hub_revision: str = ""  # commit id pinned at publication; empty until published
     plan: str = ""  # for a model not trained yet: how and where it will be; empty once trained
+    architecture: str = "gru"  # a key of `benchmark.zoo.architectures.ARCHITECTURES`
 
     @property
     def trained(self) -> bool:
@@ -59,28 +66,41 @@ class ModelEntry:
         return ZOO_DIR / self.name
 
 
-def _param_count(hidden: int, variant: str) -> int:
-    return sum(p.numel() for p in RepeatGRU(hidden, variant).parameters())
+@dataclass(frozen=True)
+class Tier:
+    """A group of registry models: one architecture, its hidden sizes, and the plan while untrained."""
+
+    name: str  # also a `select` group: `onionbench score ... --models lstm`
+    architecture: str
+    sizes: tuple[int, ...]
+    plan: str  # what an untrained entry says about how and where it will be trained (README 'Reference models')
+
+
+TIERS = (
+    Tier("core", "gru", CORE_SIZES, "to be trained on CPU with `onionbench models train`, then embedded"),
+    Tier("extended", "gru", EXTENDED_SIZES,
+         "extended tier: to be trained on a GPU with `onionbench models train`, then published to the Hub "
+         "(`onionbench models publish --from`); not embedded (too large to ship in the package)"),
+    Tier("lstm", "lstm", CORE_SIZES,
+         "lstm tier: to be trained on CPU with `onionbench models train --architecture lstm`, then embedded"),
+)
 
 
 def untrained_plan(tier: str) -> str:
-    """What the registry says about a model until it is trained (README 'Reference models')."""
-    if tier == "core":
-        return "to be trained on CPU with `onionbench models train`, then embedded"
-    return ("extended tier: to be trained on a GPU with `onionbench models train`, then published to the Hub "
-            "(`onionbench models publish --from`); not embedded (too large to ship in the package)")
+    """What the registry says about a model of `tier` until it is trained."""
+    return next(t.plan for t in TIERS if t.name == tier)
 
 
-def _tier(hidden: int) -> str:
-    return "core" if hidden in CORE_SIZES else "extended"
+def _entry(tier: Tier, hidden: int, variant: str, seed: int) -> ModelEntry:
+    name = model_name(tier.architecture, hidden, variant, seed)
+    return ModelEntry(name=name, hidden_size=hidden, variant=variant, seed=seed, tier=tier.name,
+                      parameters=architecture(tier.architecture).parameters(hidden, variant),
+                      hub_repo=f"{HUB_ORG}/{name}", plan=tier.plan, architecture=tier.architecture)
 
 
 def standard_set() -> list[ModelEntry]:
-    """The standard set v1, untrained (what the registry holds before any training)."""
-    return [ModelEntry(name=f"gru-h{n}-{v}-s{s}", hidden_size=n, variant=v, seed=s, tier=_tier(n),
-                       parameters=_param_count(n, v), hub_repo=f"{HUB_ORG}/gru-h{n}-{v}-s{s}",
-                       plan=untrained_plan(_tier(n)))
-            for n in CORE_SIZES + EXTENDED_SIZES for v in VARIANTS for s in SEEDS]
+    """The standard set v1, untrained (what the registry holds before any training), tier by tier."""
+    return [_entry(tier, n, v, s) for tier in TIERS for n in tier.sizes for v in VARIANTS for s in SEEDS]
 
 
 def load_registry(path: Path = REGISTRY_PATH) -> dict[str, ModelEntry]:
@@ -98,10 +118,10 @@ def save_registry(entries: dict[str, ModelEntry], path: Path = REGISTRY_PATH) ->
 
 
 def select(spec: list[str], entries: dict[str, ModelEntry] | None = None) -> list[str]:
-    """Expand `core`, `smoke`, `extended`, `all` and model names; unknown names list the valid ones."""
+    """Expand tier names (`core`, `extended`, `lstm`), `smoke`, `all` and model names; unknown names list the valid ones."""
     entries = entries or load_registry()
-    groups = {"core": [n for n, e in entries.items() if e.tier == "core"], "smoke": list(SMOKE),
-              "extended": [n for n, e in entries.items() if e.tier == "extended"], "all": list(entries)}
+    groups = {t.name: [n for n, e in entries.items() if e.tier == t.name] for t in TIERS}
+    groups.update(smoke=list(SMOKE), all=list(entries))
     names: list[str] = []
     for item in spec:
         if item in groups:
@@ -109,7 +129,7 @@ def select(spec: list[str], entries: dict[str, ModelEntry] | None = None) -> lis
         elif item in entries or Path(item).is_dir():
             names.append(item)
         else:
-            raise OnionbenchError(f"unknown model {item!r}; use core, smoke, extended, all, a model folder, or one "
+            raise OnionbenchError(f"unknown model {item!r}; use {', '.join(groups)}, a model folder, or one "
                                   f"of: {', '.join(entries)}")
     return list(dict.fromkeys(names))
 
@@ -149,11 +169,19 @@ def availability(entry: ModelEntry) -> str:
     return "on the Hub" if entry.hub_revision else "not published"
 
 
-def load_reference(name_or_folder: str) -> tuple[RepeatGRU, dict]:
-    """Load a registry model (sha256-verified) or a model folder; returns (model, provenance)."""
+def load_reference(name_or_folder: str) -> tuple[nn.Module, dict]:
+    """Load a registry model (sha256-verified) or a model folder; returns (model, provenance).
+
+    provenance: {"name", "sha256", "architecture", "hidden_size", "variant", "seed", "tier"};
+    for a plain folder the tier is None and the seed is read from a zoo-scheme folder name
+    (None otherwise). hidden_size is the family's N, not state_dim (an LSTM's is 2N).
+    """
     path = Path(name_or_folder)
     if path.is_dir():
-        return load_model(str(path)), {"name": path.name, "sha256": file_sha256(path / "model.safetensors")}
+        config, parsed = read_config(path), parse_name(path.name)
+        return load_model(path), {"name": path.name, "sha256": file_sha256(path / "model.safetensors"),
+                                  "architecture": config["architecture"], "hidden_size": config["hidden_size"],
+                                  "variant": config["variant"], "seed": parsed.seed if parsed else None, "tier": None}
     entries = load_registry()
     if name_or_folder not in entries:
         raise OnionbenchError(f"unknown model {name_or_folder!r}; valid names: {', '.join(entries)}")
@@ -163,7 +191,9 @@ def load_reference(name_or_folder: str) -> tuple[RepeatGRU, dict]:
     if actual != entry.sha256:
         raise OnionbenchError(f"{folder / 'model.safetensors'} has sha256 {actual[:12]}..., the registry pins "
                               f"{entry.sha256[:12]}...; the file is corrupt or was replaced: restore or re-download it")
-    return load_model(str(folder)), {"name": entry.name, "sha256": entry.sha256}
+    return load_model(folder), {"name": entry.name, "sha256": entry.sha256, "architecture": entry.architecture,
+                                "hidden_size": entry.hidden_size, "variant": entry.variant, "seed": entry.seed,
+                                "tier": entry.tier}
 
 
 def embed(source: Path) -> list[str]:
@@ -172,10 +202,15 @@ def embed(source: Path) -> list[str]:
     done = []
     for folder in sorted(p for p in source.iterdir() if (p / "training.json").exists()):
         info = json.loads((folder / "training.json").read_text())
-        if folder.name not in entries or info["steps_done"] != 40_000 or info["recipe"]["steps"] != 40_000:
+        if folder.name not in entries or info["steps_done"] != FULL_RECIPE_STEPS \
+                or info["recipe"]["steps"] != FULL_RECIPE_STEPS:
             continue  # only the full recipe enters the zoo
         target = ZOO_DIR / folder.name
         entry = entries[folder.name]
+        found = read_config(folder)["architecture"]
+        if found != entry.architecture:
+            raise OnionbenchError(f"{folder} holds a {found} model but the registry's {entry.name} is "
+                                  f"{entry.architecture}; rename the folder or fix its config.json")
         if entry.sha256 is not None and entry.sha256 == info["sha256"] and target.exists():
             continue  # already embedded: nothing to copy or refresh
         target.mkdir(parents=True, exist_ok=True)
@@ -190,9 +225,3 @@ def embed(source: Path) -> list[str]:
     save_registry(entries)
     return done
 
-
-if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "embed":
-        print("embedded:", ", ".join(embed(Path(sys.argv[2]))) or "nothing")
-    else:
-        print("usage: python -m benchmark.zoo.registry embed FOLDER")

@@ -1,11 +1,11 @@
-"""The paper's training recipe for reference GRUs, resumable, as a batched ensemble.
+"""The paper's training recipe for reference models of any registered family, resumable, as an ensemble.
 
-One call trains every (variant, seed) member of one hidden size together (see
-`benchmark.zoo.ensemble`): each member is initialised from its own seed exactly as a lone
-`RepeatGRU` would be, reads its own data stream, and gets its own loss term, so the
-ensemble is K independent runs sharing one loop. Checkpoints (weights, AdamW state, data
-streams, learning curves) are written atomically every `checkpoint_every` steps; rerunning
-the same command continues from the last one.
+One call trains every (variant, seed) member of one architecture and hidden size together
+(the family's ensemble class, see `benchmark.zoo.ensemble`): each member is initialised
+from its own seed exactly as a lone model would be, reads its own data stream, and gets
+its own loss term, so the ensemble is K independent runs sharing one loop. Checkpoints
+(weights, AdamW state, data streams, learning curves) are written atomically every
+`checkpoint_every` steps; rerunning the same command continues from the last one.
 """
 
 from __future__ import annotations
@@ -18,26 +18,24 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
-from benchmark.zoo.cards import write_model_folder
 from benchmark.data import Sequences, TrainSampler, heldout_keys, load_split
-from benchmark.zoo.ensemble import GRUEnsemble, masked_loss, sort_by_length
 from benchmark.hardware import hardware_summary
-from benchmark.zoo.gru import RepeatGRU, repeat_correct
-
-
-def model_name(hidden: int, variant: str, seed: int) -> str:
-    """The zoo's naming scheme, `gru-h{N}-{variant}-s{seed}` (PROTOCOL §2)."""
-    return f"gru-h{hidden}-{variant}-s{seed}"
+from benchmark.zoo.architectures import architecture, model_name
+from benchmark.zoo.cards import write_model_folder
+from benchmark.zoo.ensemble import masked_loss, sort_by_length
+from benchmark.zoo.interface import repeat_correct
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The paper's recipe (PAPER.md §3); only `steps` is meant to be changed, for tests."""
+    """The paper's recipe (PROTOCOL §2); only `steps` is meant to be changed, for tests."""
 
     hidden: int
     members: tuple[tuple[str, int], ...]  # (variant, seed) of every model trained together
+    architecture: str = "gru"  # a key of `benchmark.zoo.architectures.ARCHITECTURES`; the recipe is the same for all
     steps: int = 40_000  # the paper's GRU training length
     batch_size: int = 256
     lr: float = 1e-3  # constant: the paper's scheduler has no steps
@@ -48,7 +46,7 @@ class TrainConfig:
 
     @property
     def names(self) -> list[str]:
-        return [model_name(self.hidden, v, s) for v, s in self.members]
+        return [model_name(self.architecture, self.hidden, v, s) for v, s in self.members]
 
     def recipe(self) -> dict:
         """What a model card records (everything but the member list)."""
@@ -67,11 +65,11 @@ class TrainState:
     curves: list[list[dict]] = field(default_factory=list)  # per member: [{step, loss, valid_exact_match}]
 
 
-def _init_members(config: TrainConfig) -> list[RepeatGRU]:
-    members = []
+def _init_members(config: TrainConfig) -> list[nn.Module]:
+    arch, members = architecture(config.architecture), []
     for variant, seed in config.members:
-        torch.manual_seed(seed)  # the same init a lone `RepeatGRU(N, variant)` gets under this seed
-        members.append(RepeatGRU(config.hidden, variant))
+        torch.manual_seed(seed)  # the same init a lone model of this family gets under this seed
+        members.append(arch.build(config.hidden, variant))
     return members
 
 
@@ -81,7 +79,7 @@ def _batch(samplers: list[TrainSampler], size: int) -> tuple[torch.Tensor, torch
 
 
 def _checkpoint_path(config: TrainConfig, out: Path) -> Path:
-    return out / ".checkpoints" / f"h{config.hidden}-{'_'.join(config.names)}.pt"
+    return out / ".checkpoints" / f"h{config.hidden}-{'_'.join(config.names)}.pt"  # names carry the architecture
 
 
 def _save_checkpoint(path: Path, config: TrainConfig, ens, opt, samplers, state: TrainState) -> None:
@@ -94,6 +92,7 @@ def _save_checkpoint(path: Path, config: TrainConfig, ens, opt, samplers, state:
 
 def _load_checkpoint(path: Path, config: TrainConfig, ens, opt, samplers) -> TrainState:
     ckpt = torch.load(path, weights_only=False)
+    ckpt["config"].setdefault("architecture", "gru")  # checkpoints written before the field existed
     if ckpt["config"] != asdict(config):
         raise ValueError(f"checkpoint {path} was made with another configuration; delete it to start over")
     ens.load_state_dict(ckpt["model"])
@@ -104,7 +103,7 @@ def _load_checkpoint(path: Path, config: TrainConfig, ens, opt, samplers) -> Tra
 
 
 @torch.no_grad()
-def _validate(ens: GRUEnsemble, valid: Sequences) -> list[float]:
+def _validate(ens: nn.Module, valid: Sequences) -> list[float]:
     return [repeat_correct(ens.member(k), valid.tokens, valid.lengths).float().mean().item()
             for k in range(len(ens.variants))]
 
@@ -119,7 +118,7 @@ def train(config: TrainConfig, out: Path, *, progress: bool = True,
     done = [out / name for name in config.names]
     if all(_finished(folder, config) for folder in done):
         return done
-    ens = GRUEnsemble(_init_members(config))
+    ens = architecture(config.architecture).ensemble_class(_init_members(config))
     opt = torch.optim.AdamW(ens.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
     exclude = heldout_keys()
     samplers = [TrainSampler(seed, exclude) for _, seed in config.members]
@@ -135,7 +134,7 @@ def train(config: TrainConfig, out: Path, *, progress: bool = True,
 
 def _loop(config, ens, opt, samplers, state: TrainState, valid: Sequences, ckpt: Path, progress: bool,
           on_step) -> None:
-    bar = tqdm(total=config.steps, initial=state.step, disable=not progress, desc=f"train h{config.hidden} x{len(samplers)}",
+    bar = tqdm(total=config.steps, initial=state.step, disable=not progress, desc=f"train {config.architecture}-h{config.hidden} x{len(samplers)}",
                dynamic_ncols=True, mininterval=2.0)
     last_acc = [c[-1]["valid_exact_match"] for c in state.curves] if state.curves and state.curves[0] else None
     start = time.perf_counter() - state.seconds
@@ -163,14 +162,15 @@ def _loop(config, ens, opt, samplers, state: TrainState, valid: Sequences, ckpt:
     state.seconds = time.perf_counter() - start
 
 
-def _export(config: TrainConfig, ens: GRUEnsemble, state: TrainState, out: Path) -> None:
+def _export(config: TrainConfig, ens: nn.Module, state: TrainState, out: Path) -> None:
     test = load_split("test")
     hardware = hardware_summary()
     for k, name in enumerate(config.names):
         model = ens.member(k).eval()
         correct = repeat_correct(model, test.tokens, test.lengths)
         info = {
-            "name": name, "hidden_size": config.hidden, "variant": config.members[k][0], "seed": config.members[k][1],
+            "name": name, "architecture": config.architecture, "hidden_size": config.hidden,
+            "state_dim": int(model.state_dim), "variant": config.members[k][0], "seed": config.members[k][1],
             "recipe": config.recipe(), "steps_done": state.step,
             "test_exact_match": correct.float().mean().item(),
             "test_exact_match_by_length": _by_length(correct, test.lengths),
