@@ -13,7 +13,7 @@ from pathlib import Path
 
 from benchmark.zoo.cards import PAPER_BIBTEX
 from benchmark.errors import OnionbenchError
-from benchmark.board.leaderboard import Row, build_rows, load_records, row_id
+from benchmark.board.leaderboard import BOARD_SCORE, Row, build_rows, load_records, rank_text
 from benchmark.task import BENCHMARK_VERSION
 
 BENCHMARK_BIBTEX = f"""@misc{{onionbench,
@@ -41,17 +41,28 @@ def find_row(results: Path, wanted: str) -> tuple[Row, list[dict]]:
     raise OnionbenchError(f"no leaderboard row {wanted!r}; rows: {', '.join(r.row_id for r in rows) or 'none'}")
 
 
+def standing_text(row: Row) -> str:
+    """The row's place and score on each board it is on, in ASCII (BibTeX readers choke on '±')."""
+    parts = []
+    for board in row.boards:
+        score = row.score(board)
+        value = "not computed" if score is None else score.text(interval=True).replace("±", "+/-")
+        place = "not ranked (incomplete: " if not row.complete else f"rank {rank_text(row, board)} ("
+        parts.append(f"{board} board {place}{row.core_models_scored} of {row.core_models_total} core models), "
+                     f"{BOARD_SCORE[board]} {value}")
+    return "; ".join(parts) or "on no board"
+
+
 def row_bibtex(row: Row) -> str:
     """BibTeX for one leaderboard row."""
     key = f"onionbench-v{BENCHMARK_VERSION}-{row.method}"
-    headline = "not computed" if row.headline is None else row.headline.text(interval=True).replace("±", "+/-")
     records = ",\n                  ".join(f"{m}:{h}" for m, h in row.records)
     return f"""@misc{{{key},
   title        = {{onionbench v{BENCHMARK_VERSION} leaderboard row {row.row_id}: {row.method} ({row.hypothesis} hypothesis)}},
   author       = {{{{onionbench maintainers}}}},
   year         = {{2026}},
   howpublished = {{\\url{{https://github.com/onionbench/onionbench}}}},
-  note         = {{Benchmark version {BENCHMARK_VERSION}; headline {headline} (95\\% CI over model seeds);
+  note         = {{Benchmark version {BENCHMARK_VERSION}; {standing_text(row)} (95\\% CI over model seeds);
                   {len(row.records)} records, digest sha256:{rows_digest(row)}}},
   records      = {{{records}}}
 }}"""

@@ -1,11 +1,16 @@
-"""The leaderboard: a pure function of the committed result records (PROTOCOL §4-5).
+"""The leaderboard: a pure function of the result records and the registry (PROTOCOL §4-5).
 
 `build(records)` returns every artifact as text (Markdown, CSV, JSON, a self-contained HTML
-page with SVG plots, and the README block), so "the committed leaderboard equals a fresh
-build" is a plain string comparison. Aggregation: per (method, N, variant) the mean, the
-sample std and a 95 % t-interval over model seeds; the headline per method is, per seed,
-the mean over the core tier of (READ sequence accuracy, WRITE IIA, INTERCHANGE IIA), a
-track the method does not attempt counting 0; then mean and 95 % interval over seeds.
+page, and the README block), so "the committed leaderboard equals a fresh build" is a plain
+string comparison. The rules a reader relies on (docs/DECISIONS.md, "Leaderboard"):
+
+- only the GRU core tier with the registry's weights counts for the boards; a row is ranked
+  only when it has a record on every core model; a failed cell counts 0 and is shown;
+- two boards: *intervention* (methods attempting WRITE and INTERCHANGE, by the headline)
+  and *read* (every method, by READ sequence accuracy); a read-only probe is on the read
+  board only, instead of scoring 0 on tracks it never attempts;
+- "=1" means the paired 95 % interval of (row - leader) over the same models contains 0;
+- records measured differently (scoring version, plan seed, fit budget, weights) are refused.
 """
 
 from __future__ import annotations
@@ -13,50 +18,39 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, Callable, Mapping
 
+from benchmark.board.rules import HEADLINE_GROUP, Pin, check_comparable, core_models, group_label, group_of, \
+    pins_from_registry
+from benchmark.board.stats import T975, Diff, Stat, paired_difference, stat  # noqa: F401  (T975, stat: public)
 from benchmark.errors import OnionbenchError
 from benchmark.harness.records import read_record
-from benchmark.zoo.registry import CORE_SIZES
 from benchmark.task import BENCHMARK_VERSION
 
 TRACK_METRIC = {"read": "sequence_accuracy", "write": "iia", "interchange": "iia"}
 TRACK_LABEL = {"read": "READ sequence accuracy", "write": "WRITE IIA", "interchange": "INTERCHANGE IIA"}
 VARIANT_ORDER = ("ar", "ni")
-# two-sided 95 % Student t quantiles by degrees of freedom (df > 10: normal approximation)
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+LENGTHS = tuple(str(n) for n in range(2, 10))
+BOARDS = {"intervention": ("write", "interchange"), "read": ("read",)}  # board -> tracks a method must attempt
+BOARD_TITLE = {"intervention": "Intervention board", "read": "Read board"}
+BOARD_SCORE = {"intervention": "headline", "read": "READ sequence accuracy"}
 README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 
 
-@dataclass(frozen=True)
-class Stat:
-    """Mean, sample std and 95 % half-interval over n seeds (std and ci are None when n == 1)."""
+@dataclass
+class Standing:
+    """A row's place on one board: rank None means incomplete (not every core cell present)."""
 
-    mean: float
-    std: float | None
-    ci95: float | None
-    n: int
-
-    def text(self, interval: bool = False) -> str:
-        spread = self.ci95 if interval else self.std
-        return f"{self.mean:.3f}" + ("" if spread is None else f" ± {spread:.3f}")
-
-
-def stat(values: list[float]) -> Stat:
-    """Aggregate over seeds."""
-    n = len(values)
-    mean = sum(values) / n
-    if n == 1:
-        return Stat(round(mean, 6), None, None, 1)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return Stat(round(mean, 6), round(std, 6), round(T975.get(n - 1, 1.96) * std / math.sqrt(n), 6), n)
+    rank: int | None
+    tied_with_leader: bool = False
+    vs_leader: Diff | None = None  # paired difference to the leader (None for the leader and unranked rows)
 
 
 @dataclass
 class Row:
-    """One method on the leaderboard."""
+    """One method: its core-tier aggregates, its places on the boards, its other model groups."""
 
     row_id: str
     method: str
@@ -64,15 +58,39 @@ class Row:
     baseline: bool
     url: str
     tracks_attempted: list[str]
-    headline: Stat | None
-    core_models_scored: int
+    boards: list[str]  # the boards this method is on
+    headline: Stat | None  # mean of the three track scores over the core cells present (intervention board)
+    read_score: Stat | None  # READ sequence accuracy over the core cells present (read board)
+    core_models_scored: int  # core cells present, failed ones included
+    core_models_total: int
+    failed_cells: list[str]  # core models whose record failed (counted 0)
     cells: dict[str, dict[str, dict[str, Stat | None]]]  # track -> variant -> str(N) -> Stat (None: not attempted)
-    fit_seconds: float  # mean per cell
-    sequences_drawn: float  # mean per cell
+    method_size: dict[str, dict[str, int | None]]  # variant -> str(N) -> learned scalars (None: not recorded)
+    interchange_len9: Stat | None  # the paper's linear test: INTERCHANGE IIA on length-9 sequences
+    by_length: dict[str, dict[str, float]]  # track -> length -> mean over core cells
+    fit_seconds: float | None  # mean per successful core cell
+    sequences_drawn: float | None  # mean per successful core cell
     budget: int
-    records: list[tuple[str, str]] = field(default_factory=list)  # (model, record_sha256)
-    rank: int = 0
-    tied_with_leader: bool = False
+    # (architecture, tier) group label -> track -> model family -> Stat, for every group but the GRU core tier
+    others: dict[str, dict[str, dict[str, Stat | None]]] = field(default_factory=dict)
+    records: list[tuple[str, str]] = field(default_factory=list)  # (model, record_sha256), every group
+    standings: dict[str, Standing] = field(default_factory=dict)  # board -> place
+
+    @property
+    def complete(self) -> bool:
+        return self.core_models_total > 0 and self.core_models_scored == self.core_models_total
+
+    @property
+    def rank(self) -> int | None:
+        """Rank on the intervention board (None: not ranked there)."""
+        return self.standings.get("intervention", Standing(None)).rank
+
+    @property
+    def tied_with_leader(self) -> bool:
+        return self.standings.get("intervention", Standing(None)).tied_with_leader
+
+    def score(self, board: str) -> Stat | None:
+        return self.headline if board == "intervention" else self.read_score
 
 
 def load_records(results: Path) -> tuple[list[dict], list[str]]:
@@ -91,67 +109,221 @@ def row_id(method: str) -> str:
     return f"{method}@v{BENCHMARK_VERSION}"
 
 
-def _metric(rec: dict, track: str) -> float | None:
+# --- per-cell values: a failed cell counts 0 on every track it would have been scored on ---
+
+def track_value(rec: dict, track: str) -> float | None:
+    """The track's board metric; 0 for a failed cell; None when the method does not attempt the track."""
+    if rec["status"] != "ok":
+        return 0.0
     m = rec["metrics"].get(track)
     return None if m is None else m[TRACK_METRIC[track]]
 
 
-def make_row(recs: list[dict]) -> Row:
-    """Aggregate one method's successful records."""
-    first = recs[0]["method"]
-    tracks = sorted({t for r in recs for t in r["tracks_attempted"]}, key=list(TRACK_METRIC).index)
-    cells: dict = {t: {} for t in TRACK_METRIC}
-    for track in TRACK_METRIC:
-        for variant in VARIANT_ORDER:
-            for n in sorted({r["model"]["hidden_size"] for r in recs}):
-                group = [r for r in recs if r["model"]["variant"] == variant and r["model"]["hidden_size"] == n]
-                if group:
-                    values = [_metric(r, track) for r in group]
-                    cells[track].setdefault(variant, {})[str(n)] = (
-                        None if any(v is None for v in values) else stat(values))
-    return Row(row_id=row_id(first["name"]), method=first["name"], hypothesis=first["hypothesis"],
-               baseline=first["baseline"], url=first["url"], tracks_attempted=tracks, headline=_headline(recs),
-               core_models_scored=sum(r["model"]["hidden_size"] in CORE_SIZES for r in recs), cells=cells,
-               fit_seconds=round(sum(r["fit"]["seconds"] for r in recs) / len(recs), 2),
-               sequences_drawn=round(sum(r["fit"]["sequences_drawn"] for r in recs) / len(recs)),
-               budget=max(r["fit"]["budget"] for r in recs),
-               records=sorted((r["model"]["name"], r["record_sha256"]) for r in recs))
+def headline_value(rec: dict) -> float:
+    """Mean of READ sequence accuracy, WRITE IIA and INTERCHANGE IIA (not attempted counts 0)."""
+    return sum(track_value(rec, t) or 0.0 for t in TRACK_METRIC) / len(TRACK_METRIC)
 
 
-def _headline(recs: list[dict]) -> Stat | None:
+def read_value(rec: dict) -> float:
+    return track_value(rec, "read") or 0.0
+
+
+def _len9_value(rec: dict) -> float | None:
+    if rec["status"] != "ok":
+        return 0.0
+    return rec["by_length"].get("interchange", {}).get("9")
+
+
+BOARD_VALUE: dict[str, Callable[[dict], float]] = {"intervention": headline_value, "read": read_value}
+
+
+def per_seed(recs: list[dict], value: Callable[[dict], float | None]) -> Stat | None:
+    """Per model seed, the mean over the models of that seed; then mean and 95 % interval over seeds.
+
+    The per-seed mean weights every (N, variant) equally, as the protocol's headline does."""
     by_seed: dict[int, list[float]] = {}
     for r in recs:
-        if r["model"]["hidden_size"] in CORE_SIZES and r["model"]["seed"] is not None:
-            scores = [_metric(r, t) or 0.0 for t in TRACK_METRIC]  # not attempted counts 0
-            by_seed.setdefault(r["model"]["seed"], []).append(sum(scores) / len(scores))
-    if not by_seed:
-        return None
-    return stat([sum(v) / len(v) for _, v in sorted(by_seed.items())])
+        v = value(r)
+        if v is not None and r["model"]["seed"] is not None:
+            by_seed.setdefault(r["model"]["seed"], []).append(v)
+    return stat([sum(v) / len(v) for _, v in sorted(by_seed.items())]) if by_seed else None
 
 
-def rank_rows(rows: list[Row]) -> list[Row]:
-    """Sort by headline; rows whose 95 % interval overlaps the leader's are tied with it."""
-    rows = sorted(rows, key=lambda r: (-(r.headline.mean if r.headline else -1), r.method))
-    leader = rows[0].headline if rows and rows[0].headline else None
-    for i, row in enumerate(rows, start=1):
-        row.rank = i
-        if leader and row.headline:
-            lo, hi = row.headline.mean - (row.headline.ci95 or 0), row.headline.mean + (row.headline.ci95 or 0)
-            row.tied_with_leader = hi >= leader.mean - (leader.ci95 or 0) and lo <= leader.mean + (leader.ci95 or 0)
-    return rows
+# --- one method's row ---
+
+def is_core_cell(rec: dict, core: dict[str, str]) -> bool:
+    """On a core model, with the weights the registry pins (`core`: name -> sha256)."""
+    return core.get(rec["model"]["name"]) == rec["model"]["sha256"]
 
 
-def build_rows(records: list[dict]) -> list[Row]:
-    """Rows of every method with at least one successful record (failed cells are not scores)."""
+def _tracks(recs: list[dict]) -> list[str]:
+    ok = [r for r in recs if r["status"] == "ok"] or recs
+    return sorted({t for r in ok for t in r["tracks_attempted"]}, key=list(TRACK_METRIC).index)
+
+
+def _boards(tracks: list[str], recs: list[dict]) -> list[str]:
+    """Every method reads (PROTOCOL §3); one with no successful record stays on the read board."""
+    known = any(r["status"] == "ok" for r in recs)
+    return [b for b, need in BOARDS.items() if all(t in tracks for t in need) or (b == "read" and not known)]
+
+
+def _by_variant_size(recs: list[dict], value: Callable[[dict], Any], reduce: Callable[[list], Any]) -> dict:
+    """variant -> str(N) -> reduce([value(r) for r in that group's records])."""
+    out: dict[str, dict[str, Any]] = {}
+    for variant in VARIANT_ORDER:
+        for n in sorted({r["model"]["hidden_size"] for r in recs}):
+            group = [r for r in recs if r["model"]["variant"] == variant and r["model"]["hidden_size"] == n]
+            if group:
+                out.setdefault(variant, {})[str(n)] = reduce([value(r) for r in group])
+    return out
+
+
+def _seed_stat(values: list[float | None]) -> Stat | None:
+    return None if any(v is None for v in values) else stat(values)
+
+
+def _mean_size(values: list[int | None]) -> int | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known) / len(known)) if known else None
+
+
+def _method_size(rec: dict) -> int | None:
+    # new field (PROTOCOL §3 "method size"); older records lack it
+    return rec.get("method_parameters")
+
+
+def _by_length(recs: list[dict], tracks: list[str]) -> dict[str, dict[str, float]]:
+    """Mean over the core cells of each track's per-length success (a failed cell counts 0)."""
+    out: dict[str, dict[str, float]] = {}
+    for track in tracks:
+        for n in LENGTHS:
+            values = [0.0 if r["status"] != "ok" else r["by_length"].get(track, {}).get(n) for r in recs]
+            values = [v for v in values if v is not None]
+            if values:
+                out.setdefault(track, {})[n] = round(sum(values) / len(values), 6)
+    return out
+
+
+def _mean_of(recs: list[dict], value: Callable[[dict], float]) -> float | None:
+    ok = [r for r in recs if r["status"] == "ok"]
+    return round(sum(value(r) for r in ok) / len(ok), 2) if ok else None
+
+
+def _core_cells(recs: list[dict], tracks: list[str]) -> dict[str, dict[str, dict[str, Stat | None]]]:
+    return {t: _by_variant_size(recs, lambda r, t=t: track_value(r, t) if t in tracks else None, _seed_stat)
+            for t in TRACK_METRIC}
+
+
+def family(model_name: str) -> str:
+    """A model's name without its seed suffix: the seeds of one family are averaged."""
+    stem, _, seed = model_name.rpartition("-s")
+    return stem if stem and seed.isdigit() else model_name
+
+
+def _other_cells(recs: list[dict], tracks: list[str]) -> dict[str, dict[str, Stat | None]]:
+    """track -> model family -> Stat over the family's seeds (a custom model is its own family)."""
+    out: dict[str, dict[str, Stat | None]] = {t: {} for t in TRACK_METRIC}
+    families = sorted({family(r["model"]["name"]) for r in recs})
+    for t in TRACK_METRIC:
+        for fam in families:
+            group = [r for r in recs if family(r["model"]["name"]) == fam]
+            out[t][fam] = _seed_stat([track_value(r, t) if t in tracks else None for r in group])
+    return out
+
+
+def make_row(recs: list[dict], pins: dict[str, Pin]) -> Row:
+    """Aggregate one method's records (ok and failed) into its row; standings come later."""
+    first = recs[0]["method"]
+    core = core_models(pins)
+    cells = [r for r in recs if is_core_cell(r, core)]
+    tracks = _tracks(recs)
+    boards = _boards(tracks, recs)
+    return Row(
+        row_id=row_id(first["name"]), method=first["name"], hypothesis=first["hypothesis"],
+        baseline=first["baseline"], url=first["url"], tracks_attempted=tracks, boards=boards,
+        headline=per_seed(cells, headline_value) if "intervention" in boards else None,
+        read_score=per_seed(cells, read_value) if "read" in boards else None,
+        core_models_scored=len(cells), core_models_total=len(core),
+        failed_cells=sorted(r["model"]["name"] for r in cells if r["status"] != "ok"),
+        cells=_core_cells(cells, tracks), method_size=_by_variant_size(cells, _method_size, _mean_size),
+        interchange_len9=per_seed(cells, _len9_value) if "interchange" in tracks else None,
+        by_length=_by_length(cells, tracks), fit_seconds=_mean_of(cells, lambda r: r["fit"]["seconds"]),
+        sequences_drawn=_mean_of(cells, lambda r: r["fit"]["sequences_drawn"]),
+        budget=max(r["fit"]["budget"] for r in recs), others=_others(recs, pins, tracks),
+        records=sorted((r["model"]["name"], r["record_sha256"]) for r in recs))
+
+
+def _others(recs: list[dict], pins: dict[str, Pin], tracks: list[str]) -> dict[str, dict[str, dict[str, Stat | None]]]:
+    """Every (architecture, tier) group other than the GRU core tier, by its label."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in recs:
+        g = group_of(r, pins)
+        if g != HEADLINE_GROUP:
+            groups.setdefault((g[0], g[1] or ""), []).append(r)
+    return {group_label((a, t or None)): _other_cells(g, tracks) for (a, t), g in sorted(groups.items())}
+
+
+# --- the boards ---
+
+def _stratum(rec: dict) -> tuple:
+    m = rec["model"]
+    return m.get("architecture", "gru"), m["hidden_size"], m["variant"]
+
+
+def _paired(row: dict[str, float], leader: dict[str, float], strata: dict[str, tuple]) -> Diff:
+    """Differences on the models both rows have, grouped by stratum."""
+    by: dict[tuple, list[float]] = {}
+    for model in sorted(set(row) & set(leader)):
+        by.setdefault(strata[model], []).append(row[model] - leader[model])
+    return paired_difference(by)
+
+
+def rank_board(rows: list[Row], board: str, scores: dict[str, dict[str, float]], strata: dict[str, tuple]) -> None:
+    """Set each member's standing: complete rows ranked by score, tied when the paired interval contains 0."""
+    members = [r for r in rows if board in r.boards]
+    ranked = sorted((r for r in members if r.complete), key=lambda r: (-r.score(board).mean, r.method))
+    for i, r in enumerate(ranked, start=1):
+        diff = None if i == 1 else _paired(scores[r.method], scores[ranked[0].method], strata)
+        r.standings[board] = Standing(i, diff is not None and diff.tied, diff)
+    for r in members:
+        if not r.complete:
+            r.standings[board] = Standing(None)
+
+
+def board_rows(rows: list[Row], board: str) -> list[Row]:
+    """A board's members in board order: ranked first, then incomplete rows by their partial score."""
+    members = [r for r in rows if board in r.boards]
+    return sorted(members, key=lambda r: (r.standings[board].rank is None, r.standings[board].rank or 0,
+                                          -(r.score(board).mean if r.score(board) else -1), r.method))
+
+
+def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None) -> list[Row]:
+    """Every method's row with its standings, intervention board order first, then the read-only rows.
+
+    Raises OnionbenchError when the records are not comparable (see `rules.check_comparable`).
+    `registry`: name -> entry with `tier`, `sha256` (default: the package's registry)."""
+    check_comparable(records)
+    pins = pins_from_registry(registry)
+    core = core_models(pins)
     by_method: dict[str, list[dict]] = {}
     for rec in records:
-        if rec["status"] == "ok" and rec["benchmark_version"] == BENCHMARK_VERSION:
-            by_method.setdefault(rec["method"]["name"], []).append(rec)
-    return rank_rows([make_row(recs) for _, recs in sorted(by_method.items())])
+        by_method.setdefault(rec["method"]["name"], []).append(rec)
+    rows = [make_row(recs, pins) for _, recs in sorted(by_method.items())]
+    strata = {r["model"]["name"]: _stratum(r) for r in records if r["model"]["name"] in core}
+    for board, value in BOARD_VALUE.items():
+        scores = {m: {r["model"]["name"]: value(r) for r in recs if is_core_cell(r, core)}
+                  for m, recs in by_method.items()}
+        rank_board(rows, board, scores, strata)
+    order = board_rows(rows, "intervention")
+    return order + [r for r in board_rows(rows, "read") if r not in order]
 
 
-def rank_text(row: Row) -> str:
-    return "=1" if row.tied_with_leader and row.rank > 1 else str(row.rank)
+def rank_text(row: Row, board: str = "intervention") -> str:
+    """'1', '=1' (paired-tied with the leader), '3', or 'incomplete'."""
+    s = row.standings.get(board)
+    if s is None or s.rank is None:
+        return "incomplete"
+    return "=1" if s.tied_with_leader else str(s.rank)
 
 
 def sizes_of(rows: list[Row]) -> list[str]:
@@ -165,39 +337,119 @@ def cell_text(row: Row, track: str, variant: str, n: str) -> str:
     return "–" if value is None else value.text()
 
 
-def to_json(rows: list[Row], failed: list[str]) -> str:
-    return json.dumps({"benchmark_version": BENCHMARK_VERSION, "rows": [asdict(r) for r in rows],
-                       "failed_cells": failed}, indent=1, sort_keys=True) + "\n"
+# --- reference values: properties of the models, the same for every method ---
+
+@dataclass
+class References:
+    """Per core model, what does not depend on the method: model accuracy, identity floor, kept cases."""
+
+    model_accuracy: dict[str, dict[str, Stat | None]]  # variant -> str(N) -> the model's own exact match (READ)
+    model_accuracy_mean: float | None  # over the core models
+    identity: dict[str, dict[str, dict[str, Stat | None]]]  # track -> variant -> str(N) -> do-nothing IIA
+    identity_mean: dict[str, float]  # track -> over the core models
+    identity_by_length: dict[str, dict[str, float]]  # track -> length -> mean (when records carry it)
+    kept_by_length: dict[str, dict[str, float]]  # track -> length -> mean kept cases per model (when recorded)
+
+
+def _bound(rec: dict, kind: str, key: str) -> float | None:
+    return rec["bounds"].get(kind, {}).get(key)
+
+
+def _length_table(recs: list[dict], get: Callable[[dict], dict]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for track in ("write", "interchange"):
+        for n in LENGTHS:
+            values = [v for r in recs if (v := get(r).get(track, {}).get(n)) is not None]
+            if values:
+                out.setdefault(track, {})[n] = round(sum(values) / len(values), 6)
+    return out
+
+
+def _mean_known(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known) / len(known), 6) if known else None
+
+
+def references(records: list[dict], pins: dict[str, Pin]) -> References:
+    """From one successful record per core model (the bounds are the model's, not the method's)."""
+    core = core_models(pins)
+    one: dict[str, dict] = {}
+    for r in sorted(records, key=lambda r: (r["model"]["name"], r["method"]["name"])):
+        if r["status"] == "ok" and is_core_cell(r, core):
+            one.setdefault(r["model"]["name"], r)
+    recs = list(one.values())
+    acc = lambda r: _bound(r, "oracle", "read_sequence_accuracy")  # noqa: E731
+    ident = {t: (lambda r, t=t: _bound(r, "identity", f"{t}_iia")) for t in ("write", "interchange")}
+    return References(
+        model_accuracy=_by_variant_size(recs, acc, _seed_stat), model_accuracy_mean=_mean_known([acc(r) for r in recs]),
+        identity={t: _by_variant_size(recs, f, _seed_stat) for t, f in ident.items()},
+        identity_mean={t: m for t, f in ident.items() if (m := _mean_known([f(r) for r in recs])) is not None},
+        identity_by_length=_length_table(recs, lambda r: r["bounds"].get("identity_by_length", {})),
+        kept_by_length=_length_table(recs, lambda r: r.get("kept_by_length", {})))
+
+
+# --- artifacts ---
+
+def _unpinned(records: list[dict], pins: dict[str, Pin]) -> list[str]:
+    """Records on a registry model name whose weights are not the pinned ones (not core cells)."""
+    return sorted(f"{r['method']['name']}/{r['model']['name']}" for r in records
+                  if r["model"]["name"] in pins and pins[r["model"]["name"]].sha256 != r["model"]["sha256"])
+
+
+def to_json(rows: list[Row], failed: list[str], notes: dict[str, list[str]] | None = None) -> str:
+    boards = {b: [r.row_id for r in board_rows(rows, b)] for b in BOARDS}
+    out = {"benchmark_version": BENCHMARK_VERSION, "boards": boards, "rows": [_row_json(r) for r in rows],
+           "failed_cells": failed, **(notes or {})}
+    return json.dumps(out, indent=1, sort_keys=True) + "\n"
+
+
+def _row_json(row: Row) -> dict:
+    return {**asdict(row), "complete": row.complete}
+
+
+def _csv_stat(w, row: Row, group: str, track: str, variant: str, n: str, s: Stat | None) -> None:
+    if s is not None:
+        w.writerow([row.row_id, row.method, group, track, variant, n, s.mean, s.std, s.ci95, s.n])
 
 
 def to_csv(rows: list[Row]) -> str:
-    """Long format: one line per (row, track, variant, N), plus each row's headline."""
+    """Long format: one line per (row, group, track, variant, N), plus each row's board scores."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["row_id", "method", "track", "variant", "hidden_size", "mean", "std", "ci95", "n_seeds"])
+    w.writerow(["row_id", "method", "group", "track", "variant", "hidden_size", "mean", "std", "ci95", "n_seeds"])
     for r in rows:
-        if r.headline:
-            w.writerow([r.row_id, r.method, "headline", "all", "core", r.headline.mean, r.headline.std,
-                        r.headline.ci95, r.headline.n])
+        _csv_stat(w, r, "core", "headline", "all", "core", r.headline)
+        _csv_stat(w, r, "core", "read_board", "all", "core", r.read_score)
         for track in TRACK_METRIC:
             for variant, by_n in sorted(r.cells[track].items()):
                 for n, s in sorted(by_n.items(), key=lambda kv: int(kv[0])):
                     if track not in r.tracks_attempted:
-                        w.writerow([r.row_id, r.method, track, variant, n, "not attempted", "", "", ""])
-                    elif s is not None:
-                        w.writerow([r.row_id, r.method, track, variant, n, s.mean, s.std, s.ci95, s.n])
+                        w.writerow([r.row_id, r.method, "core", track, variant, n, "not attempted", "", "", ""])
+                    else:
+                        _csv_stat(w, r, "core", track, variant, n, s)
+        for label, tracks in r.others.items():
+            for track, by_family in tracks.items():
+                for fam, s in by_family.items():
+                    _csv_stat(w, r, label, track, fam, "", s)
     return out.getvalue()
 
 
-def build(records: list[dict]) -> dict[str, str]:
-    """Every artifact, by file name (pure: same records -> same bytes)."""
+def build(records: list[dict], registry: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """Every artifact, by file name (pure: same records and registry -> same bytes).
+
+    Raises OnionbenchError naming the records when they are not comparable."""
     from benchmark.board.render import render_html, render_markdown, render_readme_block
 
-    rows = build_rows(records)
+    rows = build_rows(records, registry)
+    pins = pins_from_registry(registry)
+    refs = references(records, pins)
     failed = sorted(f"{r['method']['name']} on {r['model']['name']}: {r['error']}" for r in records
                     if r["status"] != "ok")
-    return {"LEADERBOARD.md": render_markdown(rows), "leaderboard.csv": to_csv(rows),
-            "leaderboard.json": to_json(rows, failed), "index.html": render_html(rows),
+    notes = {"unpinned_records": _unpinned(records, pins),
+             "dirty_records": sorted(f"{r['method']['name']}/{r['model']['name']}" for r in records
+                                     if r["harness_commit"].endswith("-dirty"))}
+    return {"LEADERBOARD.md": render_markdown(rows, refs, notes), "leaderboard.csv": to_csv(rows),
+            "leaderboard.json": to_json(rows, failed, notes), "index.html": render_html(rows, refs),
             "README-block.md": render_readme_block(rows)}
 
 

@@ -1,139 +1,264 @@
-"""Rendering of leaderboard rows: Markdown (tabulate), a static HTML page, SVG plots.
+"""Rendering of leaderboard rows: tables as data, then Markdown (tabulate) and the README block.
 
-The HTML page is self-contained (inline CSS, JS and SVG; no server, no network). Plots are
-drawn by matplotlib as SVG text with a fixed hash salt and no date, so a rebuild gives
-identical bytes.
+Each table is built once as a `Table` (cells with a display text and a sort key) and rendered
+both as Markdown and as HTML (`benchmark.board.page`), so the page and LEADERBOARD.md can
+never show different numbers.
 """
 
 from __future__ import annotations
 
-import html
-import io
+import re
+from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from benchmark.board.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, Row, cell_text, rank_text, sizes_of
+from benchmark.board.leaderboard import BOARD_SCORE, BOARD_TITLE, BOARDS, LENGTHS, TRACK_LABEL, TRACK_METRIC, \
+    VARIANT_ORDER, References, Row, Stat, board_rows, cell_text, rank_text, sizes_of
 from benchmark.task import BENCHMARK_VERSION
 
-VARIANT_LABEL = {"ar": "autoregressive decoder (ar)", "ni": "no-input decoder (ni)"}
+MISSING = "–"
+UNRANKED = 10**9  # sort key of an incomplete row's rank: after every ranked row
 
 
-def _summary(rows: list[Row]) -> list[list]:
-    return [[rank_text(r), r.row_id, r.method, r.hypothesis, "yes" if r.baseline else "no",
-             "–" if r.headline is None else r.headline.text(interval=True), f"{r.core_models_scored}/24",
-             ", ".join(r.tracks_attempted), f"{r.fit_seconds:.1f}", f"{r.sequences_drawn:,.0f}"] for r in rows]
+@dataclass(frozen=True)
+class Cell:
+    """A displayed value and the key the page sorts it by (None: the text itself; "": missing, sorts last)."""
+
+    text: str
+    sort: str | int | float | None = None
 
 
-SUMMARY_HEADERS = ["rank", "row id", "method", "hypothesis", "baseline", "headline (95% CI)", "core models",
-                   "tracks", "fit s / model", "sequences drawn / model"]
+@dataclass
+class Table:
+    """One table: `foot` rows are reference values (model accuracy, floors) that sorting never moves."""
+
+    id: str
+    title: str
+    headers: list[str]
+    body: list[list[Cell]]
+    row_ids: list[str] = field(default_factory=list)
+    foot: list[list[Cell]] = field(default_factory=list)
+    note: str = ""
 
 
-def render_markdown(rows: list[Row]) -> str:
+HOW_TO_READ = [
+    "**Two boards.** The *intervention board* ranks the methods that attempt WRITE and INTERCHANGE by the "
+    "headline: the mean over the GRU core tier (N = 48..256, both decoders, three seeds) of READ sequence "
+    "accuracy, WRITE IIA and INTERCHANGE IIA. The *read board* ranks every method by READ sequence accuracy; "
+    "read-only probes appear there only.",
+    "**Complete rows only.** A row is ranked when it has a record on every core model with the registry's "
+    "weights. A row with missing cells is shown as `incomplete`, with its score over the cells it has, and is "
+    "not ranked. A failed cell counts 0 and is counted in the `failed` column.",
+    "**Ties.** `=1` means the paired 95 % interval of (row - leader), over the same models (column `vs leader`), "
+    "contains 0. The interval next to each score is over model seeds; two overlapping score intervals do not "
+    "mean a tie, because both rows are measured on the same models.",
+    "**Reference values.** *Model accuracy* is the model's own exact match on the test split; a probe can exceed "
+    "it, so it is not a ceiling. WRITE and INTERCHANGE are scored only on cases the model repeats correctly: "
+    "the oracle (re-encode the edited sequence) scores 1.0 there, and the *identity floor* (return the base "
+    "state unchanged) is shown under each table.",
+    "**Columns.** `method size`: learned scalars in the fitted method (how small a hypothesis suffices), "
+    "smallest to largest over the core models. `INTERCHANGE L=9`: the paper's linear test, on length-9 "
+    "sequences. Fit time and sequences drawn are means per core model.",
+    "**Use.** Click a column header to sort. Cite a row with `onionbench cite ROW`; re-check it with "
+    "`onionbench verify ROW`.",
+]
+
+
+def _stat_cell(s: Stat | None, interval: bool = False) -> Cell:
+    return Cell(MISSING, "") if s is None else Cell(s.text(interval=interval), s.mean)
+
+
+def _size_cell(row: Row) -> Cell:
+    sizes = sorted(v for by_n in row.method_size.values() for v in by_n.values() if v is not None)
+    if not sizes:
+        return Cell(MISSING, "")
+    text = f"{sizes[0]:,}" if sizes[0] == sizes[-1] else f"{sizes[0]:,}–{sizes[-1]:,}"
+    return Cell(text, sizes[-1])
+
+
+def _rank_cell(row: Row, board: str) -> Cell:
+    s = row.standings[board]
+    return Cell(rank_text(row, board), UNRANKED if s.rank is None else s.rank)
+
+
+def _vs_leader_cell(row: Row, board: str) -> Cell:
+    s = row.standings[board]
+    if s.rank == 1:
+        return Cell("leader", 0)
+    return Cell(MISSING, "") if s.vs_leader is None else Cell(s.vs_leader.text(), s.vs_leader.mean)
+
+
+def _number(value: float | None, fmt: str) -> Cell:
+    return Cell(MISSING, "") if value is None else Cell(format(value, fmt), value)
+
+
+def _board_cells(row: Row, board: str) -> list[Cell]:
+    cells = [_rank_cell(row, board), Cell(row.row_id), Cell(row.method), Cell(row.hypothesis),
+             Cell("yes" if row.baseline else "no"), _stat_cell(row.score(board), interval=True),
+             _vs_leader_cell(row, board), Cell(f"{row.core_models_scored}/{row.core_models_total}",
+                                                row.core_models_scored),
+             Cell(str(len(row.failed_cells)), len(row.failed_cells)), _size_cell(row)]
+    if board == "intervention":
+        cells.append(_stat_cell(row.interchange_len9))
+    return cells + [_number(row.fit_seconds, ".1f"), _number(row.sequences_drawn, ",.0f")]
+
+
+def board_headers(board: str) -> list[str]:
+    score = "headline (95% CI)" if board == "intervention" else "READ seq. acc. (95% CI)"
+    extra = ["INTERCHANGE L=9"] if board == "intervention" else []
+    return ["rank", "row id", "method", "hypothesis", "baseline", score, "vs leader (paired 95% CI)", "core models",
+            "failed", "method size"] + extra + ["fit s / model", "sequences drawn / model"]
+
+
+def board_table(rows: list[Row], board: str, refs: References) -> Table:
+    """One board: its members in board order."""
+    members = board_rows(rows, board)
+    foot = []
+    if board == "read" and refs.model_accuracy_mean is not None:
+        width = len(board_headers(board))
+        foot = [[Cell("")] * 2 + [Cell("model accuracy"), Cell("reference")] + [Cell("")]
+                + [Cell(f"{refs.model_accuracy_mean:.3f}")] + [Cell("")] * (width - 6)]
+    note = {"intervention": "Methods that attempt WRITE and INTERCHANGE, ranked by the headline.",
+            "read": "Every method, ranked by READ sequence accuracy. Model accuracy (the models' own exact match) "
+                    "is not a ceiling: a probe can exceed it."}[board]
+    return Table(f"board-{board}", f"{BOARD_TITLE[board]} ({BOARD_SCORE[board]})", board_headers(board),
+                 [_board_cells(r, board) for r in members], [r.row_id for r in members], foot, note)
+
+
+def _columns(rows: list[Row]) -> list[tuple[str, str]]:
+    return [(v, n) for v in VARIANT_ORDER for n in sizes_of(rows)]
+
+
+def _track_cell(row: Row, track: str, variant: str, n: str) -> Cell:
+    s = row.cells[track].get(variant, {}).get(n)
+    return Cell(cell_text(row, track, variant, n), "" if s is None else s.mean)  # "not attempted" sorts last
+
+
+def _reference_row(label: str, table: dict[str, dict[str, Stat | None]], cols: list[tuple[str, str]]) -> list[Cell]:
+    return [Cell(label)] + [_stat_cell(table.get(v, {}).get(n)) for v, n in cols]
+
+
+def track_table(rows: list[Row], track: str, refs: References) -> Table:
+    """A track's metric per (variant, N), mean ± std over seeds, with the reference row under it."""
+    cols = _columns(rows)
+    if track == "read":
+        foot = [_reference_row("model accuracy (not a ceiling)", refs.model_accuracy, cols)]
+    else:
+        foot = [_reference_row("identity floor", refs.identity.get(track, {}), cols)]
+    body = [[Cell(r.method)] + [_track_cell(r, track, v, n) for v, n in cols] for r in rows]
+    return Table(f"track-{track}", f"{TRACK_LABEL[track]} (mean ± std over seeds)",
+                 ["method"] + [f"N={n} {v}" for v, n in cols], body, [r.row_id for r in rows], foot)
+
+
+def size_table(rows: list[Row]) -> Table:
+    """Method size per (variant, N): the paper's argument is how small a hypothesis suffices."""
+    cols = _columns(rows)
+    body = [[Cell(r.method)] + [_count(r.method_size.get(v, {}).get(n)) for v, n in cols] for r in rows]
+    return Table("method-size", "Method size (learned scalars in the fitted method, mean over seeds)",
+                 ["method"] + [f"N={n} {v}" for v, n in cols], body, [r.row_id for r in rows],
+                 note="`–`: the record does not state its method size (records made before it was recorded).")
+
+
+def _count(value: float | None) -> Cell:
+    return Cell(MISSING, "") if value is None else Cell(f"{value:,.0f}", value)
+
+
+def length_table(rows: list[Row], track: str, refs: References) -> Table:
+    """A track's success per sequence length, mean over the core cells, with the floors under it."""
+    members = [r for r in rows if track in r.tracks_attempted]
+    body = [[Cell(r.method)] + [_number(r.by_length.get(track, {}).get(n), ".3f") for n in LENGTHS] for r in members]
+    foot = []
+    if track != "read":
+        overall = refs.identity_mean.get(track)
+        label = "identity floor" + ("" if overall is None else f" (all lengths: {overall:.3f})")
+        foot.append([Cell(label)] + [_number(refs.identity_by_length.get(track, {}).get(n), ".3f") for n in LENGTHS])
+        foot.append([Cell("kept cases per model")] + [_number(refs.kept_by_length.get(track, {}).get(n), ",.0f")
+                                                       for n in LENGTHS])
+    return Table(f"by-length-{track}", f"{TRACK_LABEL[track]} by sequence length (mean over the core models)",
+                 ["method"] + [f"L={n}" for n in LENGTHS], body, [r.row_id for r in members], foot)
+
+
+def other_tables(rows: list[Row]) -> list[Table]:
+    """One table per (architecture, tier) group and track, columns by model family (seeds averaged)."""
+    tables = []
+    for label in sorted({g for r in rows for g in r.others}):
+        members = [r for r in rows if label in r.others]
+        for track in TRACK_METRIC:
+            families = sorted({f for r in members for f in r.others[label][track]})
+            body = [[Cell(r.method)] + [_other_cell(r, label, track, f) for f in families] for r in members]
+            tables.append(Table(f"group-{_slug(label)}-{track}", f"{label}: {TRACK_LABEL[track]}",
+                                ["method"] + families, body, [r.row_id for r in members]))
+    return tables
+
+
+def _other_cell(row: Row, label: str, track: str, fam: str) -> Cell:
+    if track not in row.tracks_attempted:
+        return Cell("not attempted")
+    return _stat_cell(row.others[label][track].get(fam))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def all_tables(rows: list[Row], refs: References) -> dict[str, list[Table]]:
+    """Every table by section, in page order."""
+    return {"boards": [board_table(rows, b, refs) for b in BOARDS],
+            "tracks": [track_table(rows, t, refs) for t in TRACK_METRIC] + [size_table(rows)],
+            "lengths": [length_table(rows, t, refs) for t in TRACK_METRIC],
+            "others": other_tables(rows)}
+
+
+# --- Markdown ---
+
+def markdown_table(table: Table) -> str:
+    lines = [[c.text for c in row] for row in table.body]
+    lines += [[f"*{c.text}*" if c.text else "" for c in row] for row in table.foot]
+    text = tabulate(lines, headers=table.headers, tablefmt="github", disable_numparse=True)
+    return f"### {table.title}\n\n" + (f"{table.note}\n\n" if table.note else "") + text + "\n"
+
+
+def render_markdown(rows: list[Row], refs: References, notes: dict[str, list[str]] | None = None) -> str:
     """LEADERBOARD.md."""
+    tables = all_tables(rows, refs)
     parts = [f"# onionbench leaderboard (benchmark v{BENCHMARK_VERSION})", "",
-             "Generated by `onionbench leaderboard` from `leaderboard/results/`; do not edit by hand.",
-             "Headline: per model seed, the mean over the core tier (N = 48..256, both variants) of READ "
-             "sequence accuracy, WRITE IIA and INTERCHANGE IIA (a track not attempted counts 0); shown as mean "
-             "and 95 % interval over seeds. Rank `=1`: the interval overlaps the leader's (statistically tied).",
-             "", tabulate(_summary(rows), headers=SUMMARY_HEADERS, tablefmt="github", disable_numparse=True), ""]
-    sizes = sizes_of(rows)
-    for track in TRACK_METRIC:
-        parts += [f"## {TRACK_LABEL[track]} (mean ± std over seeds)", ""]
-        cols = [(v, n) for v in VARIANT_ORDER for n in sizes]
-        table = [[r.method] + [cell_text(r, track, v, n) for v, n in cols] for r in rows]
-        parts += [tabulate(table, headers=["method"] + [f"N={n} {v}" for v, n in cols], tablefmt="github", disable_numparse=True), ""]
-    return "\n".join(parts)
+             "Generated by `onionbench leaderboard` from `leaderboard/results/`; do not edit by hand.", "",
+             "## How to read this", ""] + [f"- {line}" for line in HOW_TO_READ] + [""]
+    sections = {"boards": "Boards", "tracks": "Per track (GRU core tier)",
+                "lengths": "Per sequence length (GRU core tier)", "others": "Other tiers and architectures"}
+    for key, title in sections.items():
+        if tables[key]:
+            parts += [f"## {title}", ""] + [markdown_table(t) for t in tables[key]]
+    return "\n".join(parts + _notes_markdown(notes or {}))
+
+
+def _notes_markdown(notes: dict[str, list[str]]) -> list[str]:
+    text = {"unpinned_records": "Records on a registry model with other weights than the pinned ones "
+                                "(shown under custom models, not counted on the boards)",
+            "dirty_records": "Records made from a harness with uncommitted changes (`-dirty`); re-score them "
+                             "from a clean commit"}
+    out = []
+    for key, names in notes.items():
+        if names:
+            out += [f"## {text[key]}", "", ", ".join(f"`{n}`" for n in names), ""]
+    return out
 
 
 def render_readme_block(rows: list[Row]) -> str:
-    """The short table embedded in README.md."""
-    top = [[rank_text(r), r.method, r.hypothesis, "–" if r.headline is None else r.headline.text(interval=True),
-            f"{r.core_models_scored}/24"] for r in rows[:8]]
-    table = tabulate(top, headers=["rank", "method", "hypothesis", "headline (95% CI)", "core models"],
-                     tablefmt="github", disable_numparse=True)
-    return f"{table}\n\nFull tables: [leaderboard/LEADERBOARD.md](leaderboard/LEADERBOARD.md), " \
-           "page: `leaderboard/index.html`.\n"
+    """The short tables embedded in README.md: the top of both boards."""
+    parts = []
+    for board in BOARDS:
+        top = [[rank_text(r, board), r.method, r.hypothesis, _stat_cell(r.score(board), interval=True).text,
+                f"{r.core_models_scored}/{r.core_models_total}"] for r in board_rows(rows, board)[:8]]
+        headers = ["rank", "method", "hypothesis", board_headers(board)[5], "core models"]
+        parts += [f"**{BOARD_TITLE[board]}** ({BOARD_SCORE[board]}, GRU core tier)", "",
+                  tabulate(top, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    return "\n".join(parts) + "\nFull tables: [leaderboard/LEADERBOARD.md](leaderboard/LEADERBOARD.md), " \
+                              "page: `leaderboard/index.html`.\n"
 
 
-def plot_svg(rows: list[Row], track: str) -> str:
-    """One figure per track: metric against N, a panel per variant, a line per method, std error bars."""
-    import matplotlib
+def render_html(rows: list[Row], refs: References) -> str:
+    """index.html (see `benchmark.board.page`)."""
+    from benchmark.board.page import render_page
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 9})
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
-    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}  # same in every plot
-    for ax, variant in zip(axes, VARIANT_ORDER):
-        for r in rows:
-            if track not in r.tracks_attempted:
-                continue
-            points = sorted((int(n), s) for n, s in r.cells[track].get(variant, {}).items() if s is not None)
-            if points:
-                ax.errorbar([n for n, _ in points], [s.mean for _, s in points],
-                            yerr=[s.std or 0.0 for _, s in points], marker="o", capsize=3, label=r.method,
-                            color=colour[r.method])
-        ax.set_xscale("log", base=2)
-        sizes = sorted({int(n) for r in rows for n in r.cells[track].get(variant, {})})
-        ax.set_xticks(sizes, [str(n) for n in sizes])
-        ax.minorticks_off()
-        ax.set_title(VARIANT_LABEL[variant])
-        ax.set_xlabel("hidden size N")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(TRACK_LABEL[track])
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="center right", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
-
-
-_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}
-th{background:#f0f0f0;cursor:pointer;user-select:none}th.sorted-asc::after{content:" ▲"}
-th.sorted-desc::after{content:" ▼"}td.num{text-align:right}figure{margin:1em 0}"""
-
-_JS = """function sortTable(th){const table=th.closest('table');const idx=[...th.parentNode.children].indexOf(th);
-const asc=!th.classList.contains('sorted-asc');table.querySelectorAll('th').forEach(h=>h.classList.remove('sorted-asc','sorted-desc'));
-th.classList.add(asc?'sorted-asc':'sorted-desc');const body=table.tBodies[0];const rows=[...body.rows];
-const key=r=>{const t=r.cells[idx].dataset.sort??r.cells[idx].textContent;const x=parseFloat(t);return isNaN(x)?t:x;};
-rows.sort((a,b)=>{const x=key(a),y=key(b);return (x<y?-1:x>y?1:0)*(asc?1:-1);});rows.forEach(r=>body.appendChild(r));}
-document.querySelectorAll('table.sortable th').forEach(th=>th.addEventListener('click',()=>sortTable(th)));"""
-
-
-def _summary_html(rows: list[Row]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in SUMMARY_HEADERS)
-    body = []
-    for r, cells in zip(rows, _summary(rows)):
-        sort_keys = [r.rank, r.row_id, r.method, r.hypothesis, cells[4],
-                     -1 if r.headline is None else r.headline.mean, r.core_models_scored, cells[7],
-                     r.fit_seconds, r.sequences_drawn]
-        tds = "".join(f'<td data-sort="{html.escape(str(k))}">{html.escape(str(c))}</td>' for c, k in zip(cells, sort_keys))
-        body.append(f'<tr id="{html.escape(r.row_id)}">{tds}</tr>')
-    return f'<table class="sortable" id="summary"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
-
-
-def render_html(rows: list[Row]) -> str:
-    """index.html: sortable summary table and one plot per track."""
-    figures = "".join(f'<h2>{TRACK_LABEL[t]} against N</h2><figure class="plot" data-track="{t}">{plot_svg(rows, t)}'
-                      f"</figure>" for t in TRACK_METRIC)
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>onionbench leaderboard v{BENCHMARK_VERSION}</title>
-<style>{_CSS}</style></head><body>
-<h1>onionbench leaderboard <small>(benchmark v{BENCHMARK_VERSION})</small></h1>
-<p>Methods that read and write the token stored at each position of a GRU's state, scored on the reference
-models. Headline: mean over the core tier of READ sequence accuracy, WRITE IIA and INTERCHANGE IIA (not
-attempted = 0), 95 % interval over model seeds; rank "=1" means statistically tied with the leader.
-Click a column header to sort. Generated from the committed result records; cite a row with
-<code>onionbench cite ROW</code>, re-check it with <code>onionbench verify ROW</code>.</p>
-{_summary_html(rows)}
-{figures}
-<script>{_JS}</script>
-</body></html>
-"""
+    return render_page(rows, refs)

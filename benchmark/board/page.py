@@ -1,0 +1,142 @@
+"""The static page `leaderboard/index.html`: self-contained (inline CSS, JS and SVG; no network).
+
+Plots are drawn by matplotlib as SVG text with a fixed hash salt and no date, so a rebuild
+gives identical bytes. Tables come from `benchmark.board.render` (the same data as the
+Markdown); every table sorts on a header click, reference rows (in `<tfoot>`) stay put.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+
+from benchmark.board.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, References, Row
+from benchmark.board.render import HOW_TO_READ, Cell, Table, all_tables
+from benchmark.task import BENCHMARK_VERSION
+
+VARIANT_LABEL = {"ar": "autoregressive decoder (ar)", "ni": "no-input decoder (ni)"}
+
+_CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1300px;color:#222}
+div.scroll{overflow-x:auto;margin:0.5em 0 1.5em}table{border-collapse:collapse}
+th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}td{white-space:nowrap}
+thead th{background:#f0f0f0;cursor:pointer;user-select:none}th.sorted-asc::after{content:" ▲"}
+th.sorted-desc::after{content:" ▼"}tfoot td{font-style:italic;background:#fafafa}figure{margin:1em 0}
+p.note{margin:0.2em 0;color:#555}section{margin-top:2em}"""
+
+# Sort on a header click; "" (missing) always sorts last; numbers before text.
+_JS = """function sortKey(row,idx){const c=row.cells[idx];const t=c.dataset.sort??c.textContent;if(t==='')return null;
+const x=Number(t);return isNaN(x)?t.toLowerCase():x;}
+function sortTable(th){const table=th.closest('table');const idx=[...th.parentNode.children].indexOf(th);
+const asc=!th.classList.contains('sorted-asc');
+table.querySelectorAll('thead th').forEach(h=>h.classList.remove('sorted-asc','sorted-desc'));
+th.classList.add(asc?'sorted-asc':'sorted-desc');const body=table.tBodies[0];
+const cmp=(a,b)=>{const x=sortKey(a,idx),y=sortKey(b,idx);if(x===null||y===null)return (x===null)-(y===null);
+if(typeof x!==typeof y)return typeof x==='number'?-1:1;return (x<y?-1:x>y?1:0)*(asc?1:-1);};
+[...body.rows].sort(cmp).forEach(r=>body.appendChild(r));}
+document.querySelectorAll('table.sortable thead th').forEach(th=>th.addEventListener('click',()=>sortTable(th)));"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then the two Markdown marks the explanations use: `code` and **bold** / *italic*."""
+    text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
+    text = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
+
+
+def _td(cell: Cell) -> str:
+    key = cell.text if cell.sort is None else cell.sort
+    return f'<td data-sort="{html.escape(str(key))}">{html.escape(cell.text)}</td>'
+
+
+def html_table(table: Table) -> str:
+    """A sortable table; body rows carry the leaderboard row id (`data-row`)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
+    body = "".join(f'<tr data-row="{html.escape(rid)}">{"".join(_td(c) for c in cells)}</tr>'
+                   for rid, cells in zip(table.row_ids, table.body))
+    foot = "".join(f'<tr>{"".join(_td(c) for c in cells)}</tr>' for cells in table.foot)
+    note = f'<p class="note">{_inline(table.note)}</p>' if table.note else ""
+    return (f'<h3>{html.escape(table.title)}</h3>{note}<div class="scroll"><table class="sortable" id="{table.id}">'
+            f'<thead><tr>{head}</tr></thead><tbody>{body}</tbody>' + (f"<tfoot>{foot}</tfoot>" if foot else "")
+            + "</table></div>")
+
+
+def plot_svg(rows: list[Row], track: str) -> str:
+    """One figure per track: metric against N, a panel per variant, a line per method, std error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 9})
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
+    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}  # same in every plot
+    for ax, variant in zip(axes, VARIANT_ORDER):
+        _plot_panel(ax, rows, track, variant, colour)
+    axes[0].set_ylabel(TRACK_LABEL[track])
+    handles, labels = axes[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center right", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.8, 1))
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def _plot_panel(ax, rows: list[Row], track: str, variant: str, colour: dict[str, str]) -> None:
+    for r in rows:
+        if track not in r.tracks_attempted:
+            continue
+        points = sorted((int(n), s) for n, s in r.cells[track].get(variant, {}).items() if s is not None)
+        if points:
+            ax.errorbar([n for n, _ in points], [s.mean for _, s in points], yerr=[s.std or 0.0 for _, s in points],
+                        marker="o", capsize=3, label=r.method, color=colour[r.method])
+    ax.set_xscale("log", base=2)
+    sizes = sorted({int(n) for r in rows for n in r.cells[track].get(variant, {})})
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    ax.set_title(VARIANT_LABEL[variant])
+    ax.set_xlabel("hidden size N")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+
+
+def _track_sections(rows: list[Row], tables: list[Table]) -> str:
+    """Each track's table followed by its plot; then the method-size table."""
+    parts = []
+    for table in tables:
+        track = table.id.removeprefix("track-")
+        plot = (f'<figure class="plot" data-track="{track}">{plot_svg(rows, track)}</figure>'
+                if track in TRACK_METRIC else "")
+        parts.append(html_table(table) + plot)
+    return "".join(parts)
+
+
+def _section(sid: str, title: str, body: str) -> str:
+    return f'<section id="{sid}"><h2>{html.escape(title)}</h2>{body}</section>'
+
+
+def render_page(rows: list[Row], refs: References) -> str:
+    """index.html: how to read it, the two boards, per-track tables and plots, the per-length view."""
+    tables = all_tables(rows, refs)
+    how = "".join(f"<li>{_inline(line)}</li>" for line in HOW_TO_READ)
+    sections = [_section("how-to-read", "How to read this", f"<ul>{how}</ul>"),
+                _section("boards", "Boards", "".join(html_table(t) for t in tables["boards"])),
+                _section("tracks", "Per track (GRU core tier)", _track_sections(rows, tables["tracks"])),
+                _section("by-length", "Per sequence length (GRU core tier)",
+                         "".join(html_table(t) for t in tables["lengths"]))]
+    if tables["others"]:
+        sections.append(_section("other-models", "Other tiers and architectures",
+                                 "".join(html_table(t) for t in tables["others"])))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>onionbench leaderboard v{BENCHMARK_VERSION}</title>
+<style>{_CSS}</style></head><body>
+<h1>onionbench leaderboard <small>(benchmark v{BENCHMARK_VERSION})</small></h1>
+<p>Methods that read and write the token stored at each position of a recurrent network's state, scored on the
+reference models. Generated from the committed result records.</p>
+{"".join(sections)}
+<script>{_JS}</script>
+</body></html>
+"""
