@@ -371,6 +371,8 @@ def test_page_per_length_view(page):
     assert _column(page, "by-length-interchange", 0) == ["beta", "alpha", "delta"]  # gamma reads only
     foot = page.find_element("css selector", "#by-length-interchange tfoot").text
     assert "identity floor (all lengths: 0.050)" in foot and "kept cases per model" in foot
+    write_floor = page.find_elements("css selector", "#by-length-write tfoot tr")[0].text
+    assert write_floor.split()[-8:] == ["0.000"] * 8  # zero over all lengths: zero at each length
 
 
 def test_page_other_architectures_have_their_own_tables(page):

@@ -171,11 +171,20 @@ def length_table(rows: list[Row], track: str, refs: References) -> Table:
     if track != "read":
         overall = refs.identity_mean.get(track)
         label = "identity floor" + ("" if overall is None else f" (all lengths: {overall:.3f})")
-        foot.append([Cell(label)] + [_number(refs.identity_by_length.get(track, {}).get(n), ".3f") for n in LENGTHS])
+        foot.append([Cell(label)] + [_number(_identity_at(refs, track, n), ".3f") for n in LENGTHS])
         foot.append([Cell("kept cases per model")] + [_number(refs.kept_by_length.get(track, {}).get(n), ",.0f")
                                                        for n in LENGTHS])
     return Table(f"by-length-{track}", f"{TRACK_LABEL[track]} by sequence length (mean over the core models)",
                  ["method"] + [f"L={n}" for n in LENGTHS], body, [r.row_id for r in members], foot)
+
+
+def _identity_at(refs: References, track: str, length: str) -> float | None:
+    """The identity floor at one length: recorded, or 0 when the floor is 0 over all lengths (a mean of
+    success rates is 0 only when every length's is; WRITE's floor is 0 by construction)."""
+    recorded = refs.identity_by_length.get(track, {}).get(length)
+    if recorded is None and refs.identity_mean.get(track) == 0.0:
+        return 0.0
+    return recorded
 
 
 def other_tables(rows: list[Row]) -> list[Table]:

@@ -84,13 +84,13 @@ SHARED_FIELDS = {
 
 
 def check_comparable(records: list[dict]) -> None:
-    """Raise OnionbenchError listing every disagreement (all problems at once, records named)."""
+    """Raise OnionbenchError listing every disagreement on one line (all problems at once, records named)."""
     problems = [p for field, get in SHARED_FIELDS.items() if (p := _disagreement(records, field, get))]
     problems += _model_hash_disagreements(records)
     problems += _duplicates(records)
     if problems:
-        raise OnionbenchError("the records are not comparable, so no leaderboard was built:\n  " + "\n  ".join(problems)
-                              + "\nRe-score the odd records with the settings of the others (`onionbench score "
+        raise OnionbenchError("the records are not comparable, so no leaderboard was built: " + ". ".join(problems)
+                              + ". Re-score the odd records with the settings of the others (`onionbench score "
                               "FOLDER`), or move them out of the results folder.")
 
 
