@@ -396,10 +396,12 @@ def _unpinned(records: list[dict], pins: dict[str, Pin]) -> list[str]:
                   if r["model"]["name"] in pins and pins[r["model"]["name"]].sha256 != r["model"]["sha256"])
 
 
-def to_json(rows: list[Row], failed: list[str], notes: dict[str, list[str]] | None = None) -> str:
+def to_json(rows: list[Row], failed: list[str], notes: dict[str, list[str]] | None = None,
+            refs: References | None = None) -> str:
+    """leaderboard.json: board orders, every row, failed cells, notes and the models' reference values."""
     boards = {b: [r.row_id for r in board_rows(rows, b)] for b in BOARDS}
     out = {"benchmark_version": BENCHMARK_VERSION, "boards": boards, "rows": [_row_json(r) for r in rows],
-           "failed_cells": failed, **(notes or {})}
+           "failed_cells": failed, **(notes or {}), **({"references": asdict(refs)} if refs else {})}
     return json.dumps(out, indent=1, sort_keys=True) + "\n"
 
 
@@ -449,7 +451,7 @@ def build(records: list[dict], registry: Mapping[str, Any] | None = None) -> dic
              "dirty_records": sorted(f"{r['method']['name']}/{r['model']['name']}" for r in records
                                      if r["harness_commit"].endswith("-dirty"))}
     return {"LEADERBOARD.md": render_markdown(rows, refs, notes), "leaderboard.csv": to_csv(rows),
-            "leaderboard.json": to_json(rows, failed, notes), "index.html": render_html(rows, refs),
+            "leaderboard.json": to_json(rows, failed, notes, refs), "index.html": render_html(rows, refs),
             "README-block.md": render_readme_block(rows)}
 
 

@@ -11,7 +11,7 @@ import html
 import io
 import re
 
-from benchmark.board.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, References, Row
+from benchmark.board.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, References, Row, Stat
 from benchmark.board.render import HOW_TO_READ, Cell, Table, all_tables
 from benchmark.task import BENCHMARK_VERSION
 
@@ -62,7 +62,8 @@ def html_table(table: Table) -> str:
 
 
 def plot_svg(rows: list[Row], track: str) -> str:
-    """One figure per track: metric against N, a panel per variant, a line per method, std error bars."""
+    """One figure per track: metric against N, a panel per variant, a line per method and model group
+    (GRU core tier solid; other architectures and tiers dashed), std error bars."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,9 +75,9 @@ def plot_svg(rows: list[Row], track: str) -> str:
     for ax, variant in zip(axes, VARIANT_ORDER):
         _plot_panel(ax, rows, track, variant, colour)
     axes[0].set_ylabel(TRACK_LABEL[track])
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="center right", fontsize=8)
+    legend = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="center right", fontsize=8)
     fig.tight_layout(rect=(0, 0, 0.8, 1))
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
@@ -85,17 +86,33 @@ def plot_svg(rows: list[Row], track: str) -> str:
     return svg[svg.index("<svg"):]
 
 
+_FAMILY = re.compile(r".*-h(\d+)-([a-z]+)")  # zoo-scheme family names: {architecture}-h{N}-{variant}
+UNPLOTTED = ("custom models", "calibration tier")  # groups with no meaningful N axis
+
+
+def _curves(row: Row, track: str, variant: str) -> list[tuple[str, list[tuple[int, Stat]]]]:
+    """(group label, points against N): the GRU core tier (label "") first, then other architectures and tiers."""
+    curves = [("", sorted((int(n), s) for n, s in row.cells[track].get(variant, {}).items() if s is not None))]
+    for label, tracks in sorted(row.others.items()):
+        if not label.endswith(UNPLOTTED):
+            curves.append((label, sorted((int(m[1]), s) for fam, s in tracks[track].items()
+                                         if s is not None and (m := _FAMILY.fullmatch(fam)) and m[2] == variant)))
+    return [(label, points) for label, points in curves if points]
+
+
 def _plot_panel(ax, rows: list[Row], track: str, variant: str, colour: dict[str, str]) -> None:
+    """A line per method and model group: solid for the GRU core tier, dashed for the others."""
+    sizes: set[int] = set()
     for r in rows:
         if track not in r.tracks_attempted:
             continue
-        points = sorted((int(n), s) for n, s in r.cells[track].get(variant, {}).items() if s is not None)
-        if points:
+        for group, points in _curves(r, track, variant):
             ax.errorbar([n for n, _ in points], [s.mean for _, s in points], yerr=[s.std or 0.0 for _, s in points],
-                        marker="o", capsize=3, label=r.method, color=colour[r.method])
+                        marker="s" if group else "o", linestyle="--" if group else "-", capsize=3,
+                        label=f"{r.method} ({group})" if group else r.method, color=colour[r.method])
+            sizes |= {n for n, _ in points}
     ax.set_xscale("log", base=2)
-    sizes = sorted({int(n) for r in rows for n in r.cells[track].get(variant, {})})
-    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.set_xticks(sorted(sizes), [str(n) for n in sorted(sizes)])
     ax.minorticks_off()
     ax.set_title(VARIANT_LABEL[variant])
     ax.set_xlabel("hidden size N")
