@@ -25,7 +25,7 @@ import torch
 
 from benchmark.data import heldout_keys
 from benchmark.harness.interface import FitData, FrozenModel, seed_everything
-from benchmark.zoo.registry import load_reference
+from benchmark.zoo.resolve import load_reference
 
 ONION = Path(__file__).resolve().parents[1] / "baselines" / "onion" / "method.py"
 

@@ -1,79 +1,84 @@
-"""Scoring cost: seconds per (method, model) cell, split into fit and evaluation.
+"""Scoring cost of the two-process cell, against the one-process cell it replaced.
 
-For each baseline and each core hidden size, one cell is run the way `onionbench score`
-runs it (child process, encoder locked), on the embedded zoo model of that size when it
-exists. A size whose model is not trained yet uses a randomly initialised GRU of that size
-with every test case kept (an untrained model repeats nothing, so the filter would
-otherwise skip the write and interchange work and understate the cost); the table says
-which. The projection for the whole core tier is 6 models per size times these cells.
+Runs the same cells with this checkout's `onionbench score` and with the harness of an
+earlier commit (default 4e38d64, the last one-process cell), checked out into a temporary
+git worktree, alternating old and new per cell in one run on one machine. Reports each
+cell's fit and evaluation seconds (evaluation = everything but fit: start-up, the model
+context, the method's calls, decoding) and the ratio new/old of the evaluation time.
 
-Usage: python benchmarks/scoring_cost.py [--methods onion linear-probe ...] [--sizes 48 64 128 256] [--json out.json]
+Usage: python benchmarks/scoring_cost.py [--methods random-subspace onion] [--models gru-h48-ar-s0 gru-h48-ni-s0]
+       [--old COMMIT] [--repeats 2] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import time
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
-import torch
-
-from benchmark.data import load_split
-from benchmark.harness.isolation import run_isolated
-from benchmark.zoo.gru import RepeatGRU
-from benchmark.harness.plan import make_plan
-from benchmark.zoo.registry import load_reference
-from benchmark.harness.runner import DEFAULT_BUDGET
-from benchmark.harness.scoring import make_queries, model_context, score_outputs
-from benchmark.harness.submission import discover
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def _model(n: int) -> tuple[torch.nn.Module, bool]:
-    try:
-        return load_reference(f"gru-h{n}-ar-s0")[0], True
-    except Exception:  # noqa: BLE001 - not trained or not embedded yet
-        torch.manual_seed(0)
-        return RepeatGRU(n, "ar").eval(), False
+def _score(checkout: Path, method: str, model: str, results: Path) -> dict:
+    """One cell through the CLI of `checkout`; returns its record."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(checkout)}
+    method_folder = ROOT / "baselines" / method  # the same method source for both harnesses
+    subprocess.run([sys.executable, "-m", "benchmark.cli", "score", str(method_folder), "--models", model,
+                    "--results", str(results), "--quiet", "--force"], cwd=checkout, env=env, check=True,
+                   capture_output=True)
+    return json.loads((results / method / f"{model}.json").read_text())
 
 
-def time_cell(spec, n: int) -> dict:
-    model, trained = _model(n)
-    test = load_split("test")
-    start = time.perf_counter()
-    ctx = model_context(model, test, make_plan(test))
-    if not trained:
-        ctx.write_keep[:] = True
-        ctx.interchange_keep[:] = True
-    queries = make_queries(ctx)
-    outputs, fit = run_isolated(spec.folder, spec.params, model, queries, seed=0, budget=DEFAULT_BUDGET)
-    score_outputs(ctx, queries, outputs)
-    total = time.perf_counter() - start
-    return {"method": spec.name, "N": n, "model": "gru-h%d-ar-s0" % n if trained else "untrained (all kept)",
-            "fit_s": round(fit.seconds, 1), "eval_s": round(total - fit.seconds, 1), "total_s": round(total, 1),
-            "sequences_drawn": fit.sequences_drawn}
+def _worktree(commit: str, where: Path) -> Path:
+    subprocess.run(["git", "worktree", "add", "--detach", str(where), commit], cwd=ROOT, check=True,
+                   capture_output=True)
+    return where
+
+
+def measure(methods: list[str], models: list[str], old: str, repeats: int) -> list[dict]:
+    """Alternate old and new on every cell `repeats` times; median seconds per cell."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="onionbench-cost-") as tmp:
+        old_tree = _worktree(old, Path(tmp) / "old")
+        try:
+            for method in methods:
+                for model in models:
+                    times: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
+                    for i in range(repeats):
+                        for label, tree in (("old", old_tree), ("new", ROOT)):
+                            rec = _score(tree, method, model, Path(tmp) / f"{label}-{i}")
+                            times[label].append((rec["fit"]["seconds"], rec["eval_seconds"]))
+                    row = {"method": method, "model": model}
+                    for label in ("old", "new"):
+                        row[f"{label}_fit_s"] = statistics.median(f for f, _ in times[label])
+                        row[f"{label}_eval_s"] = statistics.median(e for _, e in times[label])
+                    row["eval_ratio"] = round(row["new_eval_s"] / row["old_eval_s"], 2)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT, capture_output=True)
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", help="baseline names (default: every discovered baseline)")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[48, 64, 128, 256])
-    parser.add_argument("--json", help="also write the rows as JSON here")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", nargs="+", default=["random-subspace", "onion"])
+    parser.add_argument("--models", nargs="+", default=["gru-h48-ar-s0", "gru-h48-ni-s0"])
+    parser.add_argument("--old", default="4e38d64", help="commit of the one-process harness")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--json", help="also write the rows here")
     args = parser.parse_args()
-    methods = discover()
-    names = args.methods or sorted(n for n, s in methods.items() if s.is_baseline)
-    rows = []
-    for name in names:
-        for n in args.sizes:
-            row = time_cell(methods[name], n)
-            rows.append(row)
-            print(f"{name:16s} N={n:4d} fit {row['fit_s']:7.1f} s  eval {row['eval_s']:6.1f} s  "
-                  f"({row['model']}, {row['sequences_drawn']:,} sequences)", flush=True)
-    for name in names:
-        core = sum(6 * r["total_s"] for r in rows if r["method"] == name)
-        print(f"{name:16s} projected core tier (24 cells): {core / 60:.1f} min")
+    rows = measure(args.methods, args.models, args.old, args.repeats)
+    ratios = [r["eval_ratio"] for r in rows]
+    print(f"evaluation time new/old: median {statistics.median(ratios):.2f}x (min {min(ratios):.2f}, "
+          f"max {max(ratios):.2f}) over {len(rows)} cells")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        Path(args.json).write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ def main() -> None:
         ens = time_ensemble(n, args.steps, sampler, arch=args.architecture)
         rows.append({"N": n, "packed_steps_per_s": round(packed, 1), "ensemble6_steps_per_s": round(ens, 1),
                      "ratio": round(ens / packed, 2)})
-        print(f"N={n:4d}  packed {packed:7.1f} model-steps/s  ensemble-6 {ens:7.1f} model-steps/s  ratio {ens / packed:5.2f}x", flush=True)
+        print(f"N={n:4d}  packed {packed:7.1f} model-steps/s  ensemble-6 {ens:7.1f} model-steps/s  "
+              f"ratio {ens / packed:5.2f}x", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"architecture": args.architecture, "torch_threads": torch.get_num_threads(), "rows": rows},

@@ -116,7 +116,7 @@ class GitStore:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "UploadServer"
+    server: UploadServer
 
     def log_message(self, *args) -> None:  # keep test output clean
         return None
@@ -224,7 +224,7 @@ class UploadServer(ThreadingHTTPServer):
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
-    def start(self) -> "UploadServer":
+    def start(self) -> UploadServer:
         self._thread.start()
         return self
 
@@ -244,7 +244,7 @@ class OlahServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> "OlahServer":
+    def start(self, timeout: float = 60) -> OlahServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "olah.toml"
         config.write_text(f'[basic]\nhost = "127.0.0.1"\nport = {self.port}\n'

@@ -12,13 +12,23 @@ from torch import nn
 from benchmark.data import TrainSampler, heldout_keys, load_split
 from benchmark.errors import OnionbenchError
 from benchmark.task import MAX_LEN, VOCAB_SIZE
-from benchmark.zoo.architectures import (ARCHITECTURES, Architecture, ModelName, WeightsMismatchError, load_model,
-                                         model_name, parse_name, recurrent_parameters, save_model)
+from benchmark.zoo.architectures import (
+    ARCHITECTURES,
+    Architecture,
+    ModelName,
+    WeightsMismatchError,
+    load_model,
+    model_name,
+    parse_name,
+    recurrent_parameters,
+    save_model,
+)
 from benchmark.zoo.ensemble import sort_by_length
 from benchmark.zoo.gru import RepeatGRU
 from benchmark.zoo.interface import check_variant, decoder_inputs, embedding_rows, repeat_correct
 from benchmark.zoo.lstm import LSTMEnsemble, RepeatLSTM
-from benchmark.zoo.registry import ZOO_DIR, load_reference
+from benchmark.zoo.registry import ZOO_DIR
+from benchmark.zoo.resolve import load_reference
 from benchmark.zoo.train import TrainConfig, train
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -51,8 +53,10 @@ def test_check_passes_a_good_method():
 def test_models_list_json_has_the_documented_keys():
     import json
 
+    from benchmark.zoo.registry import load_registry
+
     rows = json.loads(_cli("models", "list", "--json").stdout)
-    assert len(rows) == 36
+    assert len(rows) == len(load_registry())
     assert {"name", "hidden_size", "variant", "seed", "tier", "sha256", "test_accuracy", "embedded"} <= set(rows[0])
 
 
@@ -60,3 +64,33 @@ def test_verbose_check_shows_the_traceback():
     quiet, verbose = _cli("check", "tests/gallery/fit-raises"), _cli("--verbose", "check", "tests/gallery/fit-raises")
     assert "FAIL  check_fit_runs: ar model: fit raised ValueError: bad hyperparameters" in quiet.stdout
     assert "Traceback" not in quiet.stdout and "Traceback" in verbose.stdout
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"import sys\n{code}\nprint('MODULES', ' '.join(sorted(sys.modules)), file=sys.stderr)"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return set(out.stderr.split("MODULES", 1)[1].split())
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["score", "--help"], ["cite"], ["leaderboard", "--help"]])
+def test_cheap_commands_do_not_import_torch(argv):
+    code = f"from benchmark.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+    loaded = _modules_after(code)
+    assert "torch" not in loaded and "datasets" not in loaded
+
+
+def test_verbose_is_accepted_after_the_subcommand():
+    run = _cli("verify", "no-such-row", "--results", str(ROOT / "leaderboard" / "results"), "--verbose")
+    assert run.returncode != 0 and "Traceback" in run.stderr  # --verbose shows the traceback
+
+
+def test_a_bug_is_not_hidden_as_a_one_liner(monkeypatch):
+    import benchmark.cli as cli
+
+    def bug(args):
+        raise KeyError("a bug, not bad input")
+
+    monkeypatch.setattr(cli, "_cmd_cite", bug)
+    with pytest.raises(KeyError):  # only OnionbenchError becomes a one-line message
+        cli.main(["cite"])

@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchmark.data import (SPLITS, TrainSampler, build_split, heldout_keys, load_split, read_parquet, split_hash,
-                            write_parquet)
+from benchmark.data import (
+    SPLITS,
+    TrainSampler,
+    build_split,
+    heldout_keys,
+    load_split,
+    read_parquet,
+    split_hash,
+    write_parquet,
+)
 from benchmark.task import MAX_LEN, MIN_LEN, VOCAB_SIZE
 
 

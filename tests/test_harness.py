@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
 from benchmark.data import load_split
-from benchmark.zoo.gru import correct_sequences, load_model
+from benchmark.harness.cell import run_cell
+from benchmark.harness.context import model_context, oracle_metrics
 from benchmark.harness.plan import make_plan
 from benchmark.harness.records import read_record, validate
-from benchmark.zoo.registry import load_reference
-from benchmark.harness.runner import ScoreSettings, score_cell, score_many
-from benchmark.harness.scoring import model_context, oracle_metrics
+from benchmark.harness.runner import ScoreSettings, score_many
 from benchmark.harness.submission import load_spec
 from benchmark.task import MAX_LEN
+from benchmark.zoo.architectures import load_model
+from benchmark.zoo.interface import correct_sequences
+from benchmark.zoo.resolve import load_reference
 from tests.toy import OneHotModel
 
 METHODS = Path(__file__).parent / "methods"
@@ -24,7 +25,7 @@ TOY = {"name": "toy-onehot", "sha256": "0" * 64}
 
 
 def _score_toy(method: str) -> dict:
-    return score_cell(load_spec(METHODS / method), OneHotModel(), TOY)
+    return run_cell(load_spec(METHODS / method), OneHotModel(), TOY, isolate=False)
 
 
 def test_correct_sequences_ignores_positions_past_the_length():
@@ -71,7 +72,7 @@ def test_random_method_scores_near_chance():
 
 
 def test_oracle_scores_one_on_a_small_trained_model(tiny_models):
-    model = load_model(str(tiny_models["gru-h32-ar-s0"]))
+    model = load_model(tiny_models["gru-h32-ar-s0"])
     test = load_split("test")
     ctx = model_context(model, test, make_plan(test))
     assert ctx.write_keep.sum() > 100 and ctx.interchange_keep.sum() > 50
@@ -82,19 +83,25 @@ def test_oracle_scores_one_on_a_small_trained_model(tiny_models):
 def test_scoring_twice_gives_identical_metrics(tiny_models):
     spec = load_spec(Path(__file__).parent.parent / "baselines" / "random-subspace")
     model, prov = load_reference(str(tiny_models["gru-h32-ni-s0"]))
-    a = score_cell(spec, model, prov)
+    a = run_cell(spec, model, prov)  # isolated, with a fresh random row order each time
     model, prov = load_reference(str(tiny_models["gru-h32-ni-s0"]))
-    b = score_cell(spec, model, prov)
+    b = run_cell(spec, model, prov)
     assert a["status"] == "ok", a["error"]
     assert a["metrics"] == b["metrics"] and a["outcomes_sha256"] == b["outcomes_sha256"]
 
 
-def test_encoder_call_while_scoring_is_reported_not_scored():
+def test_a_method_keeping_the_model_is_refused_even_in_process():
     rec = _score_toy("encoder-cheat")
     assert rec["status"] == "failed"
-    assert "model.encode" in rec["error"] and "locks the encoder" in rec["error"]
+    assert "method.model_ references the reference model" in rec["error"]
     assert rec["metrics"]["write"] is None and rec["outcomes_sha256"] is None
     validate(rec)
+
+
+def test_records_carry_the_method_size_and_the_model_family():
+    rec = _score_toy("onehot-perfect")
+    assert rec["method_parameters"] == 0  # a hand-written method with no learned state
+    assert rec["model"]["architecture"] == "custom" and rec["model"]["state_dim"] == 270
 
 
 def test_interrupted_run_resumes_without_redoing_finished_cells(tiny_models, tmp_path):
@@ -133,3 +140,12 @@ COMMITTED = sorted((Path(__file__).parent.parent / "leaderboard" / "results").rg
 @pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
 def test_committed_records_match_the_schema(path):
     read_record(path)
+
+
+def test_verify_compares_a_record_whose_track_went_missing_without_crashing():
+    from benchmark.harness.verify import compare_exact
+
+    old = _score_toy("onehot-perfect")
+    new = {**old, "metrics": {**old["metrics"], "write": None}}
+    check = compare_exact(old, new)
+    assert not check.matches and "write: recorded scored, now not attempted" in check.detail

@@ -7,14 +7,15 @@ re-sealed) and pass their own registry, so they do not depend on the zoo's curre
 from __future__ import annotations
 
 import json
+import subprocess
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from benchmark.board.leaderboard import board_rows, build, build_rows, load_records, rank_text, \
-    replace_readme_block, stat
+from benchmark.board.artifacts import build, replace_readme_block
+from benchmark.board.leaderboard import board_rows, build_rows, load_records, rank_text, stat
 from benchmark.board.stats import paired_difference
 from benchmark.errors import OnionbenchError
 from benchmark.harness.records import seal
@@ -390,7 +391,7 @@ VERIFY_ROW, VERIFY_MODELS = "random-subspace@v1", ["gru-h48-ar-s0", "gru-h48-ni-
 HAS_ROW = (BOARD / "results" / "random-subspace" / "gru-h48-ar-s0.json").exists()
 
 
-def _verify(results: Path) -> "subprocess.CompletedProcess":
+def _verify(results: Path) -> subprocess.CompletedProcess:
     import os
     import subprocess
     import sys
@@ -425,7 +426,7 @@ def test_a_hand_edited_metric_fails_verify_and_freshness(tmp_path):
 
 
 def test_row_bibtex_names_version_and_every_record_hash():
-    from benchmark.board.citation import rows_digest, row_bibtex
+    from benchmark.board.citation import row_bibtex, rows_digest
 
     rows = build_rows(_core("writer", 0.6, 0.6, 0.6, spread=0.01), REGISTRY)
     text = row_bibtex(rows[0])

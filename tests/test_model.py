@@ -6,10 +6,11 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from benchmark.data import TrainSampler, heldout_keys, load_split
-from benchmark.zoo.ensemble import GRUEnsemble, sort_by_length
-from benchmark.zoo.gru import RepeatGRU, load_model
+from benchmark.data import TrainSampler, heldout_keys
 from benchmark.task import MAX_LEN
+from benchmark.zoo.architectures import load_model
+from benchmark.zoo.ensemble import GRUEnsemble, sort_by_length
+from benchmark.zoo.gru import RepeatGRU
 
 
 @pytest.fixture

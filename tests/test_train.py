@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
-from benchmark.zoo.cards import file_sha256
 from benchmark.data import load_split
-from benchmark.zoo.gru import load_model, repeat_correct
+from benchmark.zoo.architectures import load_model
+from benchmark.zoo.cards import file_sha256
+from benchmark.zoo.interface import repeat_correct
 from benchmark.zoo.train import TrainConfig, train
 
 

@@ -6,12 +6,13 @@ import json
 
 import pytest
 
-from benchmark.zoo.cards import file_sha256
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
-from benchmark.zoo.gru import repeat_correct
 from benchmark.zoo.architectures import load_model, parse_name
-from benchmark.zoo.registry import ZOO_DIR, load_reference, load_registry, select, standard_set
+from benchmark.zoo.cards import file_sha256
+from benchmark.zoo.interface import repeat_correct
+from benchmark.zoo.registry import ZOO_DIR, load_registry, select, standard_set
+from benchmark.zoo.resolve import load_reference
 
 ENTRIES = load_registry()
 EMBEDDED = sorted(name for name, e in ENTRIES.items() if e.trained and e.embedded_folder.exists())

@@ -8,13 +8,12 @@ exactly which records, methods and model weights produced it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.zoo.cards import PAPER_BIBTEX
-from benchmark.errors import OnionbenchError
 from benchmark.board.leaderboard import BOARD_SCORE, Row, build_rows, load_records, rank_text
+from benchmark.errors import OnionbenchError
 from benchmark.task import BENCHMARK_VERSION
+from benchmark.zoo.cards import PAPER_BIBTEX
 
 BENCHMARK_BIBTEX = f"""@misc{{onionbench,
   title        = {{onionbench: a benchmark for representation hypotheses on recurrent networks that store sequences}},
@@ -74,54 +73,3 @@ def cite(results: Path, wanted: str | None) -> str:
         return f"{BENCHMARK_BIBTEX}\n\n{PAPER_BIBTEX}"
     row, _ = find_row(results, wanted)
     return row_bibtex(row)
-
-
-@dataclass(frozen=True)
-class CellCheck:
-    model: str
-    matches: bool
-    detail: str
-
-
-def verify(results: Path, wanted: str, *, models: list[str] | None = None,
-           progress: bool = True) -> tuple[Row, list[CellCheck]]:
-    """Re-score every cell of a row (or those on `models`) with the recorded settings and
-    compare with its records."""
-    from benchmark.zoo.registry import load_reference
-    from benchmark.harness.runner import ScoreSettings, score_cell
-    from benchmark.harness.submission import discover
-
-    row, records = find_row(results, wanted)
-    methods = discover()
-    if row.method not in methods:
-        raise OnionbenchError(f"method {row.method!r} of row {row.row_id} is not in baselines/ or submissions/")
-    spec = methods[row.method]
-    checks = []
-    chosen = [r for r in records if models is None or r["model"]["name"] in models]
-    if not chosen:
-        raise OnionbenchError(f"row {row.row_id} has no record on {', '.join(models or [])}")
-    for rec in sorted(chosen, key=lambda r: r["model"]["name"]):
-        if spec.source_sha256() != rec["method"]["source_sha256"]:
-            checks.append(CellCheck(rec["model"]["name"], False, "the method's source changed since this record"))
-            continue
-        model, prov = load_reference(rec["model"]["name"])
-        settings = ScoreSettings(seed=rec["seed"], budget=rec["fit"]["budget"], plan_seed=rec["plan_seed"])
-        if progress:
-            print(f"  re-scoring {row.method} on {rec['model']['name']} ...", flush=True)
-        fresh = score_cell(spec, model, prov, settings=settings, params=rec["method"]["params"], isolate=True)
-        checks.append(_compare(rec, fresh))
-    return row, checks
-
-
-def _compare(old: dict, new: dict) -> CellCheck:
-    name = old["model"]["name"]
-    if new["status"] != "ok":
-        return CellCheck(name, False, f"re-score failed: {new['error']}")
-    diffs = [f"{t}.{k}: recorded {old['metrics'][t][k]} vs now {new['metrics'][t][k]}"
-             for t, m in old["metrics"].items() if m for k in m if new["metrics"][t] is None or
-             new["metrics"][t][k] != m[k]]
-    if old["model"]["sha256"] != new["model"]["sha256"]:
-        diffs.insert(0, "model weights differ")
-    if not diffs and old["outcomes_sha256"] != new["outcomes_sha256"]:
-        diffs.append("per-example outcomes differ (same aggregate metrics)")
-    return CellCheck(name, not diffs, "; ".join(diffs) or "metrics and outcomes identical")

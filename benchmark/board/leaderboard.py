@@ -18,12 +18,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from benchmark.board.rules import HEADLINE_GROUP, Pin, check_comparable, core_models, group_label, group_of, \
-    pins_from_registry
+from benchmark.board.rules import (
+    HEADLINE_GROUP,
+    Pin,
+    check_comparable,
+    core_models,
+    group_label,
+    group_of,
+    pins_from_registry,
+)
 from benchmark.board.stats import T975, Diff, Stat, paired_difference, stat  # noqa: F401  (T975, stat: public)
 from benchmark.errors import OnionbenchError
 from benchmark.harness.records import read_record
@@ -434,40 +442,3 @@ def to_csv(rows: list[Row]) -> str:
                 for fam, s in by_family.items():
                     _csv_stat(w, r, label, track, fam, "", s)
     return out.getvalue()
-
-
-def build(records: list[dict], registry: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """Every artifact, by file name (pure: same records and registry -> same bytes).
-
-    Raises OnionbenchError naming the records when they are not comparable."""
-    from benchmark.board.render import render_html, render_markdown, render_readme_block
-
-    rows = build_rows(records, registry)
-    pins = pins_from_registry(registry)
-    refs = references(records, pins)
-    failed = sorted(f"{r['method']['name']} on {r['model']['name']}: {r['error']}" for r in records
-                    if r["status"] != "ok")
-    notes = {"unpinned_records": _unpinned(records, pins),
-             "dirty_records": sorted(f"{r['method']['name']}/{r['model']['name']}" for r in records
-                                     if r["harness_commit"].endswith("-dirty"))}
-    return {"LEADERBOARD.md": render_markdown(rows, refs, notes), "leaderboard.csv": to_csv(rows),
-            "leaderboard.json": to_json(rows, failed, notes, refs), "index.html": render_html(rows, refs),
-            "README-block.md": render_readme_block(rows)}
-
-
-def write_artifacts(artifacts: dict[str, str], out: Path, readme: Path | None) -> None:
-    """Write the files and refresh the README block between the markers."""
-    out.mkdir(parents=True, exist_ok=True)
-    for name, text in artifacts.items():
-        if name != "README-block.md":
-            (out / name).write_text(text)
-    if readme is not None and readme.exists():
-        readme.write_text(replace_readme_block(readme.read_text(), artifacts["README-block.md"]))
-
-
-def replace_readme_block(text: str, block: str) -> str:
-    if README_START not in text or README_END not in text:
-        raise OnionbenchError(f"README has no {README_START} ... {README_END} markers for the leaderboard block")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    return f"{head}{README_START}\n{block}{README_END}{tail}"

@@ -12,8 +12,22 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from benchmark.board.leaderboard import BOARD_SCORE, BOARD_TITLE, BOARDS, LENGTHS, TRACK_LABEL, TRACK_METRIC, \
-    VARIANT_ORDER, References, Row, Stat, board_rows, cell_text, rank_text, sizes_of
+from benchmark.board.leaderboard import (
+    BOARD_SCORE,
+    BOARD_TITLE,
+    BOARDS,
+    LENGTHS,
+    TRACK_LABEL,
+    TRACK_METRIC,
+    VARIANT_ORDER,
+    References,
+    Row,
+    Stat,
+    board_rows,
+    cell_text,
+    rank_text,
+    sizes_of,
+)
 from benchmark.task import BENCHMARK_VERSION
 
 MISSING = "–"
@@ -264,10 +278,3 @@ def render_readme_block(rows: list[Row]) -> str:
                   tabulate(top, headers=headers, tablefmt="github", disable_numparse=True), ""]
     return "\n".join(parts) + "\nFull tables: [leaderboard/LEADERBOARD.md](leaderboard/LEADERBOARD.md), " \
                               "page: `leaderboard/index.html`.\n"
-
-
-def render_html(rows: list[Row], refs: References) -> str:
-    """index.html (see `benchmark.board.page`)."""
-    from benchmark.board.page import render_page
-
-    return render_page(rows, refs)

@@ -9,8 +9,9 @@ scoring versions, edit plans, fit budgets or weights of one model, naming the re
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from benchmark.errors import OnionbenchError
 

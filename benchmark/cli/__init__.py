@@ -26,7 +26,7 @@ def _cmd_models_train(args: argparse.Namespace) -> int:
                          **({"steps": args.steps} if args.steps else {}))
     print(f"training {len(members)} {args.architecture} model(s) of hidden size {args.hidden} for {config.steps:,} "
           f"steps into {args.out} on {torch.get_num_threads()} thread(s) (rerun the same command to resume)")
-    for folder in train(config, Path(args.out), progress=not args.quiet):
+    for folder in train(config, Path(args.out), progress=not args.quiet, device=args.device):
         info = _read_json(folder / "training.json")
         print(f"{info['name']}: test exact match {info['test_exact_match']:.4f}, "
               f"{info['model_seconds']:.0f} s per model, -> {folder}")
@@ -41,11 +41,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"checking {spec.name} ({spec.folder}) on the two tiny check models")
     results = run_checks(spec)
     for r in results:
-        print(f"  {'PASS' if r.passed else 'FAIL'}  {r.name}" + (f": {r.reason}" if r.reason else ""))
+        print(f"  {r.status}  {r.name}" + (f": {r.reason}" if r.reason else ""))
         if args.verbose and r.traceback:
             print("    " + r.traceback.rstrip().replace("\n", "\n    "))
     failed = [r for r in results if not r.passed]
-    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    skipped = sum(r.skipped for r in results)
+    print(f"{len(results) - len(failed) - skipped} passed, {len(failed)} failed, {skipped} skipped")
     return 1 if failed else 0
 
 
@@ -53,20 +54,38 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from benchmark.harness.isolation import Limits
-    from benchmark.zoo.registry import require_available, select
     from benchmark.harness.runner import ScoreSettings
+    from benchmark.zoo.registry import select
+    from benchmark.zoo.resolve import require_available
 
     models = select(args.models)
     require_available(models)
     settings = ScoreSettings(seed=args.seed, budget=args.budget)
     limits = Limits(timeout_s=args.timeout, memory_gb=args.memory)
-    print(f"scoring {len(args.folder)} method(s) on {len(models)} model(s), each cell in its own process "
-          f"(limits {limits.timeout_s:g} s, {limits.memory_gb:g} GB); records -> {args.results}")
+    from benchmark.harness.defaults import default_results
+
+    args.fresh_seed = None
+    if args.fresh:
+        import secrets
+
+        args.fresh_seed = secrets.randbits(31)
+        args.results = args.results or str(Path("runs") / f"fresh-{args.fresh_seed}")
+        print(f"--fresh: a test split and plan drawn from seed {args.fresh_seed} (records "
+              f"name it); records -> {args.results}, never to the committed results")
+    args.results = args.results or str(default_results())
+    where = (f"as Ray tasks ({args.ray or 'local instance'})" if args.ray is not None
+             else f"{args.workers} cell(s) at a time")
+    print(f"scoring {len(args.folder)} method(s) on {len(models)} model(s), {where}, each "
+          f"cell in its own fit and scoring processes (limits {limits.timeout_s:g} s, {limits.memory_gb:g} GB); "
+          f"records -> {args.results}")
     rows: list[list] = []
     for folder in args.folder:
         rows += _score_one_method(folder, models, settings, limits, args)
-    print(tabulate(rows, headers=["method", "model", "read seq", "write IIA", "interch. IIA", "consist.", "fit s",
-                                  "eval s", "status"], disable_numparse=True))
+    from benchmark.harness.tracks import TRACKS
+
+    headers = ["method", "model", *[f"{t} {track.metric}" for t, track in TRACKS.items()], "size", "fit s", "eval s",
+               "status"]
+    print(tabulate(rows, headers=headers, disable_numparse=True))
     failed = [f"{r[0]} on {r[1]}" for r in rows if r[-1].startswith("FAILED")]
     if failed:
         print(f"onionbench: {len(failed)} cell(s) failed: {', '.join(failed)}", file=sys.stderr)
@@ -81,9 +100,13 @@ def _score_one_method(folder: str, models: list[str], settings, limits, args: ar
     try:
         spec = resolve(folder)
     except SubmissionError as err:
-        return [[folder, "-", "", "", "", "", "", "", f"FAILED: {err}"]]
+        return [[folder, "-", *[""] * 7, f"FAILED: {err}"]]
+    from benchmark.harness.backends import EXECUTORS
+
+    kind = "ray" if args.ray is not None else "local" if args.workers > 1 else "sequential"
+    executor = EXECUTORS[kind](workers=args.workers, address=args.ray or None)
     cells = score_many(spec, models, Path(args.results), settings=settings, force=args.force,
-                       progress=not args.quiet, limits=limits)
+                       progress=not args.quiet, limits=limits, executor=executor, fresh_seed=args.fresh_seed)
     return [[spec.name, *_summary_row(name, rec, reused)] for name, rec, reused in cells]
 
 
@@ -93,11 +116,12 @@ def _summary_row(name: str, rec: dict, reused: bool) -> list:
     def get(track: str, key: str) -> str:
         return "n/a" if m.get(track) is None else f"{m[track][key]:.3f}"
 
+    from benchmark.harness.tracks import TRACKS
+
     if rec["status"] != "ok":
-        return [name, "", "", "", "", "", "", f"FAILED: {rec['error'][:160]}"]
-    return [name, get("read", "sequence_accuracy"), get("write", "iia"), get("interchange", "iia"),
-            get("consistency", "both"), f"{rec['fit']['seconds']:.1f}", f"{rec['eval_seconds']:.1f}",
-            "ok (up to date)" if reused else "ok"]
+        return [name, *[""] * (len(TRACKS) + 3), f"FAILED: {rec['error'][:160]}"]
+    return [name, *[get(t, track.metric) for t, track in TRACKS.items()], f"{rec.get('method_parameters', 0):,}",
+            f"{rec['fit']['seconds']:.1f}", f"{rec['eval_seconds']:.1f}", "ok (up to date)" if reused else "ok"]
 
 
 def _cmd_models_list(args: argparse.Namespace) -> int:
@@ -105,7 +129,8 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
 
     from tabulate import tabulate
 
-    from benchmark.zoo.registry import availability, load_registry
+    from benchmark.zoo.registry import load_registry
+    from benchmark.zoo.resolve import availability
 
     rows = []
     for e in load_registry().values():
@@ -125,8 +150,19 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models_embed(args: argparse.Namespace) -> int:
+    from benchmark.zoo.registry import embed
+
+    if not Path(args.source).is_dir():
+        raise OnionbenchError(f"{args.source} is not a folder; pass the --out folder of `onionbench models train`")
+    done = embed(Path(args.source))
+    print("embedded: " + (", ".join(done) or "nothing new (only finished, full-recipe models are embedded)"))
+    return 0
+
+
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
-    from benchmark.board.leaderboard import build, load_records, write_artifacts
+    from benchmark.board.artifacts import build, write_artifacts
+    from benchmark.board.leaderboard import load_records
 
     records, refused = load_records(Path(args.results))
     print(f"building the leaderboard from {len(records)} record(s) in {args.results} -> {args.out}")
@@ -148,14 +184,21 @@ def _cmd_cite(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from benchmark.board.citation import verify
+    import secrets
 
-    print(f"verifying row {args.row} from {args.results}: re-scoring each of its cells")
-    row, checks = verify(Path(args.results), args.row, models=args.models)
+    from benchmark.harness.isolation import Limits
+    from benchmark.harness.verify import verify
+
+    fresh = args.fresh or args.fresh_seed is not None
+    seed = (args.fresh_seed if args.fresh_seed is not None else secrets.randbits(31)) if fresh else None
+    mode = f"on a fresh split and plan from seed {seed} (repeat with --fresh-seed {seed})" if fresh else "exactly"
+    print(f"verifying row {args.row} from {args.results}: re-scoring each of its cells {mode}")
+    row_id, checks, _ = verify(Path(args.results), args.row, models=args.models, fresh=fresh, fresh_seed=seed,
+                               limits=Limits(timeout_s=args.timeout, memory_gb=args.memory))
     for c in checks:
         print(f"  {'MATCH   ' if c.matches else 'MISMATCH'} {c.model}: {c.detail}")
     bad = sum(not c.matches for c in checks)
-    print(f"{row.row_id}: {len(checks) - bad} of {len(checks)} cells match the committed records")
+    print(f"{row_id}: {len(checks) - bad} of {len(checks)} cells {'agree with' if fresh else 'match'} the committed records")
     return 1 if bad else 0
 
 
@@ -178,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_models_commands(commands) -> None:
-    from benchmark.zoo.hub import add_hub_commands
+    from benchmark.cli.hub import add_hub_commands
 
     models = commands.add_parser("models", help="reference models: list, download, train, publish")
     models_cmd = models.add_subparsers(dest="models_command", required=True)
@@ -186,10 +229,11 @@ def _add_models_commands(commands) -> None:
     listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     listing.set_defaults(func=_cmd_models_list)
     add_hub_commands(models_cmd)  # models publish, models download
-    from benchmark.zoo.architectures import ARCHITECTURES
-
+    embed = models_cmd.add_parser("embed", help="copy finished model folders into the embedded zoo (maintainers)")
+    embed.add_argument("source", help="folder holding finished NAME/ model folders (e.g. runs/zoo)")
+    embed.set_defaults(func=_cmd_models_embed)
     train = models_cmd.add_parser("train", help="train reference models with the paper's recipe (resumable)")
-    train.add_argument("--architecture", choices=list(ARCHITECTURES), default="gru",
+    train.add_argument("--architecture", default="gru",
                        help="model family (default gru; lstm: state (h, c), state_dim 2N)")
     train.add_argument("--hidden", type=int, required=True, help="hidden size N")
     train.add_argument("--variant", nargs="+", choices=VARIANTS, default=["ar"],
@@ -199,22 +243,25 @@ def _add_models_commands(commands) -> None:
     train.add_argument("--out", default="runs",
                        help="parent folder; each model goes to OUT/{architecture}-h{N}-{variant}-s{seed}")
     train.add_argument("--threads", type=int, help="torch threads (default: torch's, which follows OMP_NUM_THREADS)")
+    train.add_argument("--device", default="cpu", help="torch device for the training steps, e.g. cuda (default "
+                       "cpu; data, validation and checkpoints stay on the CPU, so a run resumes anywhere)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_models_train)
 
 
 def _add_scoring_commands(commands) -> None:
-    from benchmark.harness.isolation import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
-    from benchmark.harness.runner import DEFAULT_BUDGET, DEFAULT_RESULTS
+    from benchmark.harness.defaults import DEFAULT_BUDGET, DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
 
     check = commands.add_parser("check", help="run the conformance checks on a method folder (seconds)")
     check.add_argument("folder", help="method folder (method.toml + method.py) or a discovered method's name")
+    _add_verbose(check)
     check.set_defaults(func=_cmd_check)
     score = commands.add_parser("score", help="fit and score a method on reference models, one record per model")
     score.add_argument("folder", nargs="+", help="method folder(s) or discovered methods' names")
     score.add_argument("--models", nargs="+", default=["smoke"],
                        help="model names, model folders, or the sets core / smoke / extended / all (default: smoke)")
-    score.add_argument("--results", default=str(DEFAULT_RESULTS), help="records go to RESULTS/METHOD/MODEL.json")
+    score.add_argument("--results", help="records go to RESULTS/METHOD/MODEL.json (default: leaderboard/results of "
+                       "the checkout, else of the working directory; with --fresh: runs/fresh-SEED)")
     score.add_argument("--seed", type=int, default=0, help="seed for fit and scoring (default 0)")
     score.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                        help=f"max sequences the method may encode during fit (default {DEFAULT_BUDGET:,})")
@@ -223,17 +270,25 @@ def _add_scoring_commands(commands) -> None:
                        help=f"wall-clock limit per cell in seconds, fit included (default {DEFAULT_TIMEOUT_S})")
     score.add_argument("--memory", type=float, default=DEFAULT_MEMORY_GB,
                        help=f"memory (address space) limit per cell in GB (default {DEFAULT_MEMORY_GB:g})")
+    score.add_argument("--workers", type=int, default=1, help="cells run at once, each in its own processes "
+                       "(default 1; each gets cores/N torch threads)")
+    score.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run each cell as a Ray task: on "
+                       "the cluster at ADDRESS (auto or host:port), or on a local instance started for the run "
+                       "(needs pip install 'onionbench[ray]')")
+    score.add_argument("--fresh", action="store_true", help="score on a test split and plan drawn from an OS seed "
+                       "(printed); the records never go to the committed results")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_verbose(score)
     score.set_defaults(func=_cmd_score)
 
 
 def _add_leaderboard_commands(commands) -> None:
-    from benchmark.harness.runner import DEFAULT_RESULTS
+    from benchmark.harness.defaults import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S, default_results
 
-    results = {"default": str(DEFAULT_RESULTS), "help": "folder of result records"}
+    results = {"default": str(default_results()), "help": "folder of result records"}
     board = commands.add_parser("leaderboard", help="build the leaderboard (Markdown, CSV, JSON, HTML) from records")
     board.add_argument("--results", **results)
-    board.add_argument("--out", default=str(DEFAULT_RESULTS.parent), help="where the artifacts go")
+    board.add_argument("--out", default=str(default_results().parent), help="where the artifacts go")
     board.add_argument("--no-readme", action="store_true", help="do not refresh the README block next to OUT")
     board.set_defaults(func=_cmd_leaderboard)
     cite = commands.add_parser("cite", help="BibTeX for the benchmark, or for one leaderboard row")
@@ -241,10 +296,23 @@ def _add_leaderboard_commands(commands) -> None:
     cite.add_argument("--results", **results)
     cite.set_defaults(func=_cmd_cite)
     verify = commands.add_parser("verify", help="re-score a leaderboard row and diff it against its records")
-    verify.add_argument("row", help="row id (e.g. onion@v1) or method name")
+    verify.add_argument("row", help="row id (e.g. onion@v1), method name, or method folder")
     verify.add_argument("--models", nargs="+", help="only the cells on these models (default: all of the row's)")
     verify.add_argument("--results", **results)
+    verify.add_argument("--fresh", action="store_true", help="re-score on a split and plan from an OS seed and check "
+                        "that each committed metric lies in the fresh one's 99 %% sampling interval")
+    verify.add_argument("--fresh-seed", type=int, help="repeat a --fresh run with this seed")
+    verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="wall-clock limit per cell (s)")
+    verify.add_argument("--memory", type=float, default=DEFAULT_MEMORY_GB, help="memory limit per process (GB)")
+    _add_verbose(verify)
     verify.set_defaults(func=_cmd_verify)
+    for sub in (board, cite):
+        _add_verbose(sub)
+
+
+def _add_verbose(parser: argparse.ArgumentParser) -> None:
+    """`--verbose` after the subcommand too (argparse keeps the top-level one otherwise)."""
+    parser.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks on errors")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,11 +321,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (OnionbenchError, FileNotFoundError, ValueError, KeyError) as err:
+    except OnionbenchError as err:  # only what the user can fix; a bug keeps its traceback
         if args.verbose:
             raise
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"onionbench: error: {message}", file=sys.stderr)
+        print(f"onionbench: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `onionbench models list | head`
         sys.stderr.close()

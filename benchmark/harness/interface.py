@@ -30,32 +30,27 @@ A method without `interchange` gets `default_interchange`, built from its own re
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from benchmark.data import Sequences, TrainSampler
 from benchmark.errors import OnionbenchError
-from benchmark.task import MAX_LEN, VOCAB_SIZE
+from benchmark.task import VOCAB_SIZE
 
-TRACKS = ("read", "write", "interchange")
+TRACKS = ("read", "write", "interchange")  # what a method may declare (`benchmark.harness.tracks.DECLARABLE`)
 
 
-@runtime_checkable
 class InterventionMethod(Protocol):
     """The narrow extension point. See the module docstring for shapes and rules."""
 
-    def fit(self, model: "FrozenModel", data: "FitData") -> "InterventionMethod": ...
+    def fit(self, model: FrozenModel, data: FitData) -> InterventionMethod: ...
 
     def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor: ...
 
     def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
               current: torch.Tensor) -> torch.Tensor: ...
-
-
-class EncoderLockedError(OnionbenchError):
-    """Raised when a method calls the encoder while it is being scored."""
 
 
 class BudgetExceededError(OnionbenchError):
@@ -69,45 +64,41 @@ class HeldOutSequenceError(OnionbenchError):
 class FrozenModel:
     """The reference model as a method sees it: frozen weights, a guarded encoder.
 
-    - ``encode(tokens, lengths) -> h`` (batch, state_dim): allowed during ``fit`` only, on
-      training sequences (held-out ones raise ``HeldOutSequenceError``; filter them with
+    It exists during ``fit`` only: scoring runs in another process that never receives it
+    (see `benchmark.harness.isolation`), and a fitted method that still references it, or
+    holds a copy of its weights, is refused (see `benchmark.harness.guard`).
+
+    - ``encode(tokens, lengths) -> h`` (batch, state_dim): training sequences only
+      (held-out ones raise ``HeldOutSequenceError``; filter them with
       ``FitData.is_heldout``); every encoded sequence counts against the fit budget.
-      While scoring it raises ``EncoderLockedError``: re-encoding an edited sequence
-      instead of editing the state is the one thing a method may not do.
     - ``decode(h, targets=None) -> logits`` (batch, 9, 30): differentiable in ``h``
       (train through it, as the paper does); ``targets`` (batch, 9) are needed by the
       ``ar`` variant, which reads the previous token (teacher forcing).
     - ``generate(h) -> tokens`` (batch, 9): greedy decoding.
     """
 
-    def __init__(self, model: torch.nn.Module, data: "FitData") -> None:
+    def __init__(self, model: torch.nn.Module, data: FitData) -> None:
         for p in model.parameters():
             p.requires_grad_(False)
         self._model = model.eval()
         self._data = data
-        self._locked = False
-        self.state_dim: int = int(model.state_dim)
+        self.state_dim: int = int(model.state_dim)  # type: ignore[arg-type]
         self.vocab_size: int = VOCAB_SIZE
         self.variant: str = getattr(model, "variant", "ar")
-        self.max_len: int = MAX_LEN
-
-    def lock(self) -> None:
-        """Lock the encoder: scoring starts."""
-        self._locked = True
 
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        if self._locked:
-            raise EncoderLockedError("the method called model.encode while being scored; PROTOCOL §3 locks the "
-                                     "encoder during scoring: edit the state h instead of re-encoding a sequence")
+        """Final encoder states (batch, state_dim) of training sequences (charged to the budget)."""
         self._data.charge(tokens, lengths)
         with torch.no_grad():
-            return self._model.encode(tokens, lengths)
+            return self._model.encode(tokens, lengths)  # type: ignore[operator]
 
     def decode(self, h: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
-        return self._model.decode(h, targets)
+        """Logits (batch, 9, 30), differentiable in h; `ar` models need `targets` (teacher forcing)."""
+        return self._model.decode(h, targets)  # type: ignore[operator]
 
     def generate(self, h: torch.Tensor) -> torch.Tensor:
-        return self._model.generate(h)
+        """Greedy decoding: tokens (batch, 9) int64."""
+        return self._model.generate(h)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -128,7 +119,7 @@ class FitData:
     """
 
     def __init__(self, model: torch.nn.Module, heldout_keys: np.ndarray, *, seed: int, budget: int) -> None:
-        self._model = model
+        self._model: torch.nn.Module = model
         self._heldout = np.unique(heldout_keys)
         self._sampler = TrainSampler(seed, self._heldout, stream=2)
         self.budget = budget
@@ -139,7 +130,7 @@ class FitData:
         seqs = self._sampler.sample(n)
         self.charge(seqs.tokens, seqs.lengths)
         with torch.no_grad():
-            states = self._model.encode(seqs.tokens, seqs.lengths)
+            states = self._model.encode(seqs.tokens, seqs.lengths)  # type: ignore[operator]
         return FitBatch(seqs.tokens, seqs.lengths, states)
 
     def is_heldout(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -1,38 +1,51 @@
-"""Run a method's fit and its calls in a child process with a wall-clock and a memory limit.
+"""Run one cell's method code in two fresh processes under a supervisor, with limits.
 
-Why: a leaderboard runs code it did not write. The child (`python -m benchmark.harness.isolation`)
-gets only what the protocol gives a method: the frozen model, the fit data stream, and the
-`Queries` (states and edit instructions, never the expected outputs). It sends back the
-method's outputs; decoding them and comparing with the expected sequences happens in the
-parent, so a method can neither read the answers nor alter its score. The parent loads the
-child's results with `torch.load(weights_only=True)`: plain tensors and numbers, no pickled
-code.
+Why: a leaderboard runs code it did not write, and a score must come from a hypothesis,
+not from the reference model (PROTOCOL §3). So:
 
-Limits: the memory limit is the child's address-space rlimit (set by the child before the
-method is imported); the time limit is enforced by the parent, which kills the child's
-whole process group after the deadline. What this does not do: sandbox the file system or
-the network (run untrusted submissions in a container), or stop a deliberately hostile
-method from reaching the encoder through private attributes (review the code of a PR).
+- the *fit* process gets the frozen model and the fit data, fits, and hands back only the
+  serialised method, after `benchmark.harness.guard` checked that it holds neither the
+  model nor a copy of its weights;
+- the *scoring* process is a fresh interpreter that never receives the model, the fit
+  data, the split or the plan: it loads the fitted method and answers the public queries,
+  whose rows the cell has shuffled. Anything the method stashed in module globals during
+  fit is gone;
+- the supervisor (`benchmark.harness.supervisor`) starts both, keeps the queries away from
+  the fit process, enforces the wall-clock limit and reaps every process the method
+  started, even in a new session;
+- the harness process decodes the answers with the model and compares them with the
+  expected outputs, so a method can neither read the answers nor alter its score. It loads
+  the answers with `torch.load(weights_only=True)`: tensors only, never pickled code.
+
+Limits: memory is each worker's address-space rlimit (set before the method is imported);
+time is enforced by the supervisor, with the harness as a backstop.
+
+What this does not do: sandbox the file system, the network or other processes of the
+same user. A scoring process could still open files (the embedded zoo, a file its fit
+left behind) or talk to the network; run untrusted submissions in a container, and review
+their code (submissions/README.md, "Accepting a submission").
 """
 
 from __future__ import annotations
 
+import io
+import json
 import os
-import resource
 import signal
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from benchmark.harness.scoring import MethodError, MethodOutputs, Queries
+from benchmark.harness.defaults import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
+from benchmark.harness.protocol import FitJob
+from benchmark.harness.tracks import MethodError
+from benchmark.harness.tracks.base import Tensors
 
-DEFAULT_TIMEOUT_S = 1800  # per (method, model) cell, fit included: 30x the baselines' slowest cell
-DEFAULT_MEMORY_GB = 8.0  # address space; importing torch alone takes ~1 GB of it
+BACKSTOP_S = 30  # the supervisor enforces the limit; the harness kills it only if it hangs too
 
 
 @dataclass(frozen=True)
@@ -45,113 +58,80 @@ class Limits:
 
 @dataclass(frozen=True)
 class FitInfo:
+    """What the fit side reports back (never the method itself)."""
+
     seconds: float
     sequences_drawn: int
+    method_parameters: int = 0
 
 
-def run_isolated(folder: Path, params: dict, model: torch.nn.Module, queries: Queries, *, seed: int, budget: int,
-                 limits: Limits = Limits()) -> tuple[MethodOutputs, FitInfo]:
-    """Fit and query the method in a child process; raises MethodError with a one-line reason."""
+def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], *, seed: int,
+                 limits: Limits = Limits()) -> tuple[dict[str, Tensors], FitInfo]:
+    """Fit in one process, answer the queries in another; raises MethodError with a one-line reason."""
     with tempfile.TemporaryDirectory(prefix="onionbench-cell-") as tmp:
-        job, result, log = Path(tmp) / "job.pt", Path(tmp) / "result.pt", Path(tmp) / "child.log"
-        torch.save({"folder": str(folder), "params": params, "model": model, "seed": seed, "budget": budget,
-                    "queries": asdict(queries), "memory_gb": limits.memory_gb}, job)
-        start = time.perf_counter()
-        _run_child(job, result, log, limits)
-        elapsed = time.perf_counter() - start
-        if not result.exists():
-            raise MethodError(_crash_reason(log, limits))
-        data = torch.load(result, weights_only=True)
-    if data.get("status") != "ok":
-        raise MethodError(str(data.get("error", "the method's process failed"))[:500])
-    tracks = tuple(str(t) for t in data["tracks"].split(",") if t)
-    outputs = MethodOutputs(tracks, data.get("read"), data.get("written"), data.get("read_back"), data.get("swapped"))
-    return outputs, FitInfo(min(float(data["fit_seconds"]), elapsed), int(data["sequences_drawn"]))
+        jobdir = Path(tmp)
+        torch.save({"job": job, "model": model, "memory_gb": limits.memory_gb}, jobdir / "fit_job.pt")
+        score_job = io.BytesIO()
+        torch.save({"folder": job.folder, "public": public, "seed": seed, "memory_gb": limits.memory_gb}, score_job)
+        timed_out = _supervise(jobdir, score_job.getvalue(), limits)
+        fit = _fit_info(jobdir, limits, timed_out)
+        return _answers(jobdir, limits, timed_out), fit
 
 
-def _run_child(job: Path, result: Path, log: Path, limits: Limits) -> None:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "benchmark.harness.isolation", str(job), str(result)],
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            proc.wait(timeout=limits.timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            raise MethodError(f"timed out after {limits.timeout_s:g} s (fit and scoring of one cell; "
-                              "raise it with --timeout)") from None
-        except BaseException:  # Ctrl-C or a kill of the parent: leave no orphan behind
-            _kill(proc)
-            raise
-
-
-def _kill(proc: subprocess.Popen) -> None:
+def _supervise(jobdir: Path, score_job: bytes, limits: Limits) -> bool:
+    """Run the supervisor; True when the cell timed out."""
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark.harness.supervisor", str(jobdir),
+                             str(limits.timeout_s), str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            stderr=open(jobdir / "supervisor.log", "wb"), start_new_session=True)
     try:
+        proc.communicate(score_job, timeout=limits.timeout_s + BACKSTOP_S)
+    except subprocess.TimeoutExpired:
+        _stop(proc)
+        return True
+    except BaseException:  # Ctrl-C or a kill of the harness: the supervisor reaps the cell
+        _stop(proc)
+        raise
+    return proc.returncode == 3
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM (the supervisor then kills the cell's processes), SIGKILL if it does not exit."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
+        proc.wait()
 
 
-def _crash_reason(log: Path, limits: Limits) -> str:
+def _fit_info(jobdir: Path, limits: Limits, timed_out: bool) -> FitInfo:
+    path = jobdir / "fit.json"
+    if not path.exists():
+        if timed_out:
+            raise MethodError(f"timed out after {limits.timeout_s:g} s during fit (raise it with --timeout)")
+        raise MethodError(_crash_reason(jobdir / "fit.log", limits, "fit"))
+    info = json.loads(path.read_text())
+    if info["status"] != "ok":
+        raise MethodError(str(info.get("error", "fit failed"))[:500])
+    return FitInfo(float(info["seconds"]), int(info["sequences_drawn"]), int(info["method_parameters"]))
+
+
+def _answers(jobdir: Path, limits: Limits, timed_out: bool) -> dict[str, Tensors]:
+    if (jobdir / "score_error.txt").exists():
+        raise MethodError((jobdir / "score_error.txt").read_text()[:500])
+    if not (jobdir / "answers.pt").exists():
+        if timed_out:
+            raise MethodError(f"timed out after {limits.timeout_s:g} s while scored (raise it with --timeout)")
+        raise MethodError(_crash_reason(jobdir / "score.log", limits, "scoring"))
+    data = torch.load(jobdir / "answers.pt", weights_only=True)
+    if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
+        raise MethodError("the scoring process wrote malformed answers")
+    return data["answers"]
+
+
+def _crash_reason(log: Path, limits: Limits, phase: str) -> str:
     text = log.read_text(errors="replace") if log.exists() else ""
     if "MemoryError" in text or "can't allocate memory" in text or "std::bad_alloc" in text:
         return f"exceeded the memory limit of {limits.memory_gb:g} GB (raise it with --memory)"
     last = [line for line in text.strip().splitlines() if line.strip()][-1:] or ["no output"]
-    return f"the method's process died without a result: {last[0][:300]}"
-
-
-# ---- the child side -------------------------------------------------------------------
-
-def _limit_memory(gb: float) -> None:
-    size = int(gb * 1024**3)
-    resource.setrlimit(resource.RLIMIT_AS, (size, size))
-
-
-def _is_memory_error(err: BaseException) -> bool:
-    return isinstance(err, MemoryError) or "can't allocate memory" in str(err) or "bad_alloc" in str(err)
-
-
-def child_main(job_path: str, result_path: str) -> None:
-    """Entry point of the child: fit, lock the encoder, answer the queries, save outputs."""
-    from benchmark.data import heldout_keys
-    from benchmark.harness.interface import FitData, FrozenModel, seed_everything
-    from benchmark.harness.scoring import collect_outputs
-    from benchmark.harness.submission import load_spec
-
-    job = torch.load(job_path, weights_only=False)  # written by the parent: trusted
-    _limit_memory(job["memory_gb"])
-    info = {"fit_seconds": 0.0, "sequences_drawn": 0}
-    data = None
-    try:
-        method = load_spec(job["folder"]).instantiate(job["params"])
-        data = FitData(job["model"], heldout_keys(), seed=job["seed"], budget=job["budget"])
-        frozen = FrozenModel(job["model"], data)
-        seed_everything(job["seed"])
-        start = time.perf_counter()
-        fitted = method.fit(frozen, data)
-        info.update(fit_seconds=time.perf_counter() - start, sequences_drawn=data.drawn)
-        if fitted is not method:
-            raise MethodError("fit must return self (scikit-learn convention)")
-        frozen.lock()
-        seed_everything(job["seed"])
-        out = collect_outputs(method, Queries(**job["queries"]))
-        payload = {name: getattr(out, name) for name in ("read", "written", "read_back", "swapped")
-                   if getattr(out, name) is not None}
-        torch.save({"status": "ok", "tracks": ",".join(out.tracks), **info, **payload}, result_path)
-    except BaseException as err:  # noqa: BLE001 - every failure becomes a one-line reason
-        if data is not None and not info["sequences_drawn"]:
-            info["sequences_drawn"] = data.drawn
-        torch.save({"status": "failed", "error": _reason(err, job["memory_gb"]), **info}, result_path)
-
-
-def _reason(err: BaseException, memory_gb: float) -> str:
-    from benchmark.errors import OnionbenchError
-
-    if _is_memory_error(err):
-        return f"exceeded the memory limit of {memory_gb:g} GB (raise it with --memory)"
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return (text if isinstance(err, OnionbenchError) else f"{type(err).__name__}: {text}")[:500]
-
-
-if __name__ == "__main__":
-    child_main(sys.argv[1], sys.argv[2])
+    return f"the method's {phase} process died without a result: {last[0][:300]}"

@@ -32,15 +32,15 @@ class EvalPlan:
     partner: torch.Tensor
     swap_mask: torch.Tensor
 
-    def write_targets(self, test: Sequences) -> torch.Tensor:
-        """(batch, 9): each sequence with its write position set to the write token."""
-        expected = test.tokens.clone()
-        expected[torch.arange(len(test)), self.write_position] = self.write_token
+    def write_targets(self, tokens: torch.Tensor) -> torch.Tensor:
+        """(batch, 9): each test sequence (tokens (batch, 9)) with its write position set to the write token."""
+        expected = tokens.clone()
+        expected[torch.arange(tokens.shape[0]), self.write_position] = self.write_token
         return expected
 
-    def interchange_targets(self, test: Sequences) -> torch.Tensor:
+    def interchange_targets(self, tokens: torch.Tensor) -> torch.Tensor:
         """(batch, 9): the base with its masked positions taken from the partner."""
-        return torch.where(self.swap_mask, test.tokens[self.partner], test.tokens)
+        return torch.where(self.swap_mask, tokens[self.partner], tokens)
 
 
 def make_plan(test: Sequences, seed: int = PLAN_SEED) -> EvalPlan:

@@ -20,7 +20,9 @@ from benchmark.errors import OnionbenchError
 
 SCHEMA_PATH = Path(__file__).parent / "record.schema.json"
 RECORD_VERSION = 1
-SCORING_VERSION = "2"  # bump when a change to the harness changes any metric (2: consistency vs own read)
+# Bump when a change to the harness changes any metric. 2: consistency vs own read.
+# 3: two-process cells (the model is for fit only), shuffled queries, `method_parameters`.
+SCORING_VERSION = "3"
 
 
 def canonical(obj: object) -> bytes:
@@ -112,3 +114,4 @@ def cell_key(record: dict) -> dict:
             "method_sha256": record["method"]["source_sha256"], "params": record["method"]["params"],
             "model_sha256": record["model"]["sha256"], "split_sha256": record["split"]["sha256"],
             "plan_seed": record["plan_seed"], "seed": record["seed"], "budget": record["fit"]["budget"]}
+

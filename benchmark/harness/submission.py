@@ -57,7 +57,7 @@ class MethodSpec:
 
     @property
     def is_baseline(self) -> bool:
-        return self.folder.parent.name == "baselines"
+        return self.folder.parent.name in ("baselines", "onionbench_baselines")
 
     def source_sha256(self) -> str:
         """sha256 over the folder's files (path and bytes), so any code change is seen."""
@@ -143,14 +143,28 @@ def _validate(meta: dict, toml_path: Path, folder: Path) -> None:
         raise SubmissionError(f"{toml_path}: [params] must be a table of keyword arguments")
 
 
-def discover(root: Path = PROJECT_ROOT) -> dict[str, MethodSpec]:
-    """Every method folder under root/baselines and root/submissions, by name.
+def method_roots(root: Path | None = None) -> list[Path]:
+    """Where methods are discovered: root/baselines and root/submissions of a checkout; from an
+    installed wheel, the shipped baselines and ./submissions of the working directory."""
+    if root is None and not (PROJECT_ROOT / "baselines").is_dir():
+        import importlib.util
+
+        shipped = importlib.util.find_spec("onionbench_baselines")
+        baselines = Path(shipped.submodule_search_locations[0]) if shipped and shipped.submodule_search_locations \
+            else Path.cwd() / "baselines"
+        return [baselines, Path.cwd() / "submissions"]
+    base = root or PROJECT_ROOT
+    return [base / sub for sub in METHOD_ROOTS]
+
+
+def discover(root: Path | None = None) -> dict[str, MethodSpec]:
+    """Every method folder under the method roots (see `method_roots`), by name.
 
     A folder that fails to parse raises (naming the folder); two folders with one name raise.
     """
     found: dict[str, MethodSpec] = {}
-    for sub in METHOD_ROOTS:
-        for folder in sorted(p for p in (root / sub).glob("*") if (p / "method.toml").exists()):
+    for where in method_roots(root):
+        for folder in sorted(p for p in where.glob("*") if (p / "method.toml").exists()):
             spec = load_spec(folder)
             if spec.name in found:
                 raise SubmissionError(f"method name {spec.name!r} is used by both {found[spec.name].folder} and "
@@ -159,7 +173,7 @@ def discover(root: Path = PROJECT_ROOT) -> dict[str, MethodSpec]:
     return found
 
 
-def resolve(name_or_folder: str, root: Path = PROJECT_ROOT) -> MethodSpec:
+def resolve(name_or_folder: str, root: Path | None = None) -> MethodSpec:
     """A folder path, or the name of a discovered method."""
     path = Path(name_or_folder)
     if path.is_dir():

@@ -16,9 +16,10 @@ from __future__ import annotations
 import importlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from benchmark.errors import OnionbenchError
 from benchmark.task import VARIANTS, VOCAB_SIZE, embedding_rows

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.zoo.gru import RepeatGRU
 from benchmark.task import MAX_LEN, NO_INPUT, SOS, VOCAB_SIZE
+from benchmark.zoo.gru import RepeatGRU
 
 _ROWS = VOCAB_SIZE + 2  # every member gets the `ni` table size; `ar` members never use the last row
 
@@ -134,7 +134,7 @@ def teacher_inputs(tokens: torch.Tensor, is_ni: torch.Tensor) -> torch.Tensor:
 
 def rows_running(lengths: torch.Tensor) -> list[int]:
     """For each step t, 1 + the last row index (over all members) whose sequence is still running."""
-    index = torch.arange(1, lengths.shape[1] + 1)
+    index = torch.arange(1, lengths.shape[1] + 1, device=lengths.device)
     return [int(((lengths > t) * index).max()) for t in range(MAX_LEN)]
 
 
@@ -154,7 +154,7 @@ def lookup_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     """Look up per-member rows: table (K, rows, D), ids (K, batch, T) -> (K, batch, T, D)."""
     k, rows, width = table.shape
     # One flat embedding lookup (offset ids) is much faster than gather, forward and backward.
-    offsets = torch.arange(k).view(k, 1, 1) * rows
+    offsets = torch.arange(k, device=ids.device).view(k, 1, 1) * rows
     return F.embedding(ids + offsets, table.reshape(k * rows, width))
 
 
@@ -163,7 +163,7 @@ def masked_loss(logits: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tenso
 
     Summing (not averaging) over members gives every member the gradient it would get alone.
     """
-    valid = torch.arange(MAX_LEN) < lengths.unsqueeze(-1)  # (K, batch, MAX_LEN)
+    valid = torch.arange(MAX_LEN, device=lengths.device) < lengths.unsqueeze(-1)  # (K, batch, MAX_LEN)
     ce = F.cross_entropy(logits.reshape(-1, VOCAB_SIZE), tokens.reshape(-1), reduction="none").view(valid.shape)
     per_member = (ce * valid).sum(dim=(1, 2)) / valid.sum(dim=(1, 2))
     return per_member.sum()

@@ -22,9 +22,7 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 from benchmark.task import MAX_LEN, SOS, VOCAB_SIZE
-from benchmark.zoo.cards import PAPER_URL  # noqa: F401  (re-export: the card's link to the paper)
 from benchmark.zoo.interface import check_variant, decoder_inputs, embedding_rows
-from benchmark.zoo.interface import correct_sequences, repeat_correct  # noqa: F401  (re-exports, old import path)
 
 
 class RepeatGRU(
@@ -91,14 +89,3 @@ class RepeatGRU(
             token = self.readout(step).argmax(-1)
             out.append(token)
         return torch.cat(out, dim=1)
-
-
-def load_model(folder: str) -> nn.Module:
-    """Load a model folder strictly, whatever its architecture (see `benchmark.zoo.architectures.load_model`).
-
-    Kept here because older code imports it from this module; imported lazily because the
-    architecture registry imports this module.
-    """
-    from benchmark.zoo.architectures import load_model as load_any
-
-    return load_any(folder)

@@ -23,7 +23,6 @@ A write token is read from the environment variable named by `token_env` and is 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -36,11 +35,11 @@ from pathlib import Path
 from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
-from benchmark.zoo.cards import file_sha256
 from benchmark.data import SPLIT_DIR, SPLITS, Sequences, load_split
 from benchmark.errors import OnionbenchError
-from benchmark.zoo.registry import HUB_ORG, MODEL_FILES, REGISTRY_PATH, ModelEntry, load_registry, save_registry, select
 from benchmark.task import BENCHMARK_VERSION
+from benchmark.zoo.cards import file_sha256
+from benchmark.zoo.registry import HUB_ORG, MODEL_FILES, REGISTRY_PATH, ModelEntry, load_registry, save_registry, select
 
 SPLITS_REPO_NAME = "onionbench-splits"
 SPLITS_PIN_PATH = Path(__file__).parent / "splits_hub.json"  # written by `publish`: repo + commit of the splits
@@ -392,54 +391,3 @@ def load_hub_split(name: str, **kwargs) -> Sequences:
     if name not in SPLITS:
         raise OnionbenchError(f"unknown split {name!r}; valid splits: {', '.join(SPLITS)}")
     return load_split(name, directory=download_splits(**kwargs))
-
-
-# --------------------------------------------------------------------------------------------- CLI
-
-
-def _cmd_publish(args: argparse.Namespace) -> int:
-    publish(args.models, org=args.org, endpoint=args.endpoint, tag=args.tag, token_env=args.token_env,
-            registry_path=Path(args.registry), source=Path(args.source) if args.source else None,
-            splits=not args.no_splits)
-    return 0
-
-
-def _cmd_download(args: argparse.Namespace) -> int:
-    names = args.names or ["core"]
-    print(f"downloading {' '.join(names)} from {_endpoint(args.endpoint)}"
-          + (f" at revision {args.revision}" if args.revision else " at the pinned revisions"))
-    folders = download(names, endpoint=args.endpoint, revision=args.revision,
-                       cache_dir=Path(args.cache_dir) if args.cache_dir else None,
-                       registry_path=Path(args.registry), log=print)
-    print(f"{len(folders)} model(s) ready")
-    return 0
-
-
-def add_hub_commands(models_subparsers) -> None:
-    """`onionbench models publish` and `onionbench models download` (wired in by cli.build_parser)."""
-    pub = models_subparsers.add_parser("publish",
-                                       help="upload reference models and the splits to the Hub (maintainers)")
-    pub.add_argument("--org", required=True, help=f"Hub organisation or user (the project's is {HUB_ORG})")
-    pub.add_argument("--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
-    pub.add_argument("--tag", metavar="vX.Y", help="tag every uploaded commit, e.g. v1.0")
-    pub.add_argument("--token-env", default=DEFAULT_TOKEN_ENV, metavar="VAR",
-                     help=f"environment variable holding a write token (default {DEFAULT_TOKEN_ENV}); never printed")
-    pub.add_argument("--models", nargs="+", metavar="NAME",
-                     help="model names or core / extended / all (default: every trained model)")
-    pub.add_argument("--from", dest="source", metavar="DIR",
-                     help="folder holding NAME/ model folders (default: the embedded zoo)")
-    pub.add_argument("--no-splits", action="store_true", help="do not publish the splits dataset repo")
-    pub.add_argument("--registry", default=str(REGISTRY_PATH), metavar="FILE",
-                     help="registry file to read and update with the commit ids")
-    pub.set_defaults(func=_cmd_publish)
-
-    down = models_subparsers.add_parser("download",
-                                        help="download reference models from the Hub (pinned, sha256-verified)")
-    down.add_argument("names", nargs="*", metavar="NAME",
-                      help="model names or core / smoke / extended / all (default: core)")
-    down.add_argument("--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
-    down.add_argument("--revision", metavar="REV", help="branch, tag or commit instead of each model's pinned commit")
-    down.add_argument("--cache-dir", metavar="DIR", help="Hugging Face cache folder (default: HF_HUB_CACHE)")
-    down.add_argument("--registry", default=str(REGISTRY_PATH), metavar="FILE",
-                      help="registry file with the pinned commits and sha256")
-    down.set_defaults(func=_cmd_download)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -91,7 +91,7 @@ def _save_checkpoint(path: Path, config: TrainConfig, ens, opt, samplers, state:
 
 
 def _load_checkpoint(path: Path, config: TrainConfig, ens, opt, samplers) -> TrainState:
-    ckpt = torch.load(path, weights_only=False)
+    ckpt = torch.load(path, weights_only=False, map_location="cpu")  # resumable on any device
     ckpt["config"].setdefault("architecture", "gru")  # checkpoints written before the field existed
     if ckpt["config"] != asdict(config):
         raise ValueError(f"checkpoint {path} was made with another configuration; delete it to start over")
@@ -109,16 +109,20 @@ def _validate(ens: nn.Module, valid: Sequences) -> list[float]:
 
 
 def train(config: TrainConfig, out: Path, *, progress: bool = True,
-          on_step: Callable[[int], None] | None = None) -> list[Path]:
+          on_step: Callable[[int], None] | None = None, device: str = "cpu") -> list[Path]:
     """Train (or resume) every member of `config`; returns the finished model folders.
 
     `on_step(step)` is called after every optimiser step (tests use it to interrupt a run).
+    `device` runs the ensemble's steps there (e.g. "cuda"); the data streams, validation,
+    export and checkpoints stay on the CPU, so a run may resume on another device. A GPU
+    reproduces the recipe's accuracy, not bit-identical weights (other kernels, other
+    summation order).
     """
     out = Path(out)
     done = [out / name for name in config.names]
     if all(_finished(folder, config) for folder in done):
         return done
-    ens = architecture(config.architecture).ensemble_class(_init_members(config))
+    ens = architecture(config.architecture).ensemble_class(_init_members(config)).to(device)
     opt = torch.optim.AdamW(ens.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=config.betas)
     exclude = heldout_keys()
     samplers = [TrainSampler(seed, exclude) for _, seed in config.members]
@@ -126,20 +130,20 @@ def train(config: TrainConfig, out: Path, *, progress: bool = True,
     state = _load_checkpoint(ckpt, config, ens, opt, samplers) if ckpt.exists() else TrainState(
         curves=[[] for _ in config.members])
     valid = load_split("valid")
-    _loop(config, ens, opt, samplers, state, valid, ckpt, progress, on_step)
+    _loop(config, ens, opt, samplers, state, valid, ckpt, progress, on_step, device)
     _export(config, ens, state, out)
     ckpt.unlink(missing_ok=True)  # final weights only: optimiser state is not kept
     return done
 
 
 def _loop(config, ens, opt, samplers, state: TrainState, valid: Sequences, ckpt: Path, progress: bool,
-          on_step) -> None:
-    bar = tqdm(total=config.steps, initial=state.step, disable=not progress, desc=f"train {config.architecture}-h{config.hidden} x{len(samplers)}",
-               dynamic_ncols=True, mininterval=2.0)
+          on_step, device: str = "cpu") -> None:
+    bar = tqdm(total=config.steps, initial=state.step, disable=not progress, dynamic_ncols=True, mininterval=2.0,
+               desc=f"train {config.architecture}-h{config.hidden} x{len(samplers)}")
     last_acc = [c[-1]["valid_exact_match"] for c in state.curves] if state.curves and state.curves[0] else None
     start = time.perf_counter() - state.seconds
     while state.step < config.steps:
-        tokens, lengths = _batch(samplers, config.batch_size)
+        tokens, lengths = (t.to(device) for t in _batch(samplers, config.batch_size))
         loss = masked_loss(ens(tokens, lengths), tokens, lengths)
         opt.zero_grad(set_to_none=True)
         loss.backward()

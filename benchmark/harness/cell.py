@@ -1,0 +1,185 @@
+"""One cell: fit a method on one reference model and score it on every track (the one
+function runner, conformance, verify and benchmarks use).
+
+    context -> queries -> shuffle rows -> fit | serialise | answer (two processes) ->
+    unshuffle -> check -> score -> sealed record
+
+`run_cell` accepts any model implementing the reference-model interface (see
+docs/MODEL_INTERFACE.md), not only the zoo. With `isolate=False` the two halves run in
+this process (for debugging and library use): the method still crosses a pickle round
+trip, so it cannot keep the model on itself, but its module globals survive. Only
+isolated cells go on the leaderboard (`onionbench score` always isolates).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from benchmark.data import Sequences, heldout_keys, load_split, split_hash
+from benchmark.errors import OnionbenchError
+from benchmark.harness.context import (
+    ModelContext,
+    identity_by_length,
+    identity_metrics,
+    kept_by_length,
+    model_context,
+    oracle_metrics,
+)
+from benchmark.harness.defaults import DEFAULT_BUDGET
+from benchmark.harness.isolation import FitInfo, Limits, run_isolated
+from benchmark.harness.plan import PLAN_SEED, make_plan
+from benchmark.harness.protocol import FitJob, answer_queries, fit_method, load_fitted
+from benchmark.harness.record_fields import base_record, outcomes_sha256
+from benchmark.harness.records import seal
+from benchmark.harness.submission import MethodSpec
+from benchmark.harness.tracks import TRACKS, TrackQueries
+from benchmark.harness.tracks.base import Tensors
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """What, besides method and model, determines a cell's metrics."""
+
+    seed: int = 0  # torch seed before fit and before scoring; also the fit data stream
+    budget: int = DEFAULT_BUDGET
+    plan_seed: int = PLAN_SEED
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The test split and plan a cell is scored on (the shipped one, or a fresh draw)."""
+
+    test: Sequences
+    plan_seed: int
+    name: str = "test"  # "test", or "fresh-<seed>" for a fresh draw (never committed)
+    extra_heldout: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def shipped_evaluation(settings: ScoreSettings) -> Evaluation:
+    """The public test split and the plan of `settings.plan_seed`."""
+    return Evaluation(load_split("test"), settings.plan_seed)
+
+
+def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
+             settings: ScoreSettings = ScoreSettings(), params: dict | None = None,
+             evaluation: Evaluation | None = None, isolate: bool = True, limits: Limits = Limits()) -> dict:
+    """Fit `spec`'s method on `model` and score it; returns a sealed record (status ok or failed).
+
+    provenance: {"name", "sha256"} of the model's weights, plus optionally "architecture",
+    "hidden_size", "variant", "seed", "tier" (see `benchmark.zoo.registry.load_reference`).
+    """
+    evaluation = evaluation or shipped_evaluation(settings)
+    params = {**spec.params, **(params or {})}
+    record = base_record(spec, provenance, model, evaluation.test, evaluation.name, params,
+                         seed=settings.seed, budget=settings.budget, plan_seed=evaluation.plan_seed)
+    try:
+        _fit_and_score(spec, model, evaluation, settings, params, record, isolate, limits)
+    except Exception as err:  # a broken method must not stop the run
+        record.update(status="failed", error=one_line(err), outcomes_sha256=None,
+                      metrics=dict.fromkeys(TRACKS), by_length={})
+    return seal(record)
+
+
+def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluation, settings: ScoreSettings,
+                   params: dict, record: dict, isolate: bool, limits: Limits) -> None:
+    ctx = model_context(model, evaluation.test, make_plan(evaluation.test, evaluation.plan_seed))
+    record["bounds"] = {"oracle": oracle_metrics(ctx), "identity": identity_metrics(ctx),
+                        "identity_by_length": identity_by_length(ctx)}
+    record["kept_by_length"] = kept_by_length(ctx)
+    queries = {name: track.queries(ctx) for name, track in TRACKS.items()}
+    orders = {name: _order(q) for name, q in queries.items()}
+    public = {name: {k: v[orders[name]] for k, v in q.public.items()} for name, q in queries.items()}
+    heldout = np.concatenate([heldout_keys(), evaluation.extra_heldout])
+    job = FitJob(str(spec.folder), params, settings.seed, settings.budget, heldout)
+    start = time.perf_counter()
+    answers, fit = (run_isolated(job, model, public, seed=settings.seed, limits=limits) if isolate
+                    else _run_in_process(job, model, public, settings.seed))
+    record["fit"].update(seconds=round(fit.seconds, 2), sequences_drawn=fit.sequences_drawn)
+    record["method_parameters"] = fit.method_parameters
+    answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
+    _score(ctx, queries, answers, record)
+    record["eval_seconds"] = round(max(time.perf_counter() - start - fit.seconds, 0.0), 2)
+
+
+def _order(q: TrackQueries) -> torch.Tensor:
+    """A per-run random order of the query rows (from the OS, so a method cannot predict it)."""
+    rows = next(iter(q.public.values())).shape[0]
+    return torch.randperm(rows, generator=torch.Generator().manual_seed(secrets.randbits(63)))
+
+
+def _unshuffle(answers: Tensors, order: torch.Tensor) -> Tensors:
+    out = {}
+    for key, value in answers.items():
+        if not isinstance(value, torch.Tensor) or value.shape[:1] != order.shape:
+            out[key] = value  # the track's check reports the malformed answer
+            continue
+        restored = torch.empty_like(value)
+        restored[order] = value
+        out[key] = restored
+    return out
+
+
+def _score(ctx: ModelContext, queries: dict[str, TrackQueries], answers: dict[str, Tensors], record: dict) -> None:
+    """Check every attempted track's answers, then score them."""
+    for name, a in answers.items():
+        TRACKS[name].check(a, queries[name].public)
+    outcomes: dict[str, np.ndarray] = {}
+    for name, a in answers.items():
+        result = TRACKS[name].score(ctx, queries[name], a, answers)
+        record["metrics"][name] = result.metrics
+        if result.by_length:
+            record["by_length"][name] = result.by_length
+        outcomes.update(result.outcomes)
+    record["tracks_attempted"] = [t for t in ("read", "write", "interchange") if t in answers]
+    record["outcomes_sha256"] = outcomes_sha256(outcomes)
+
+
+def _run_in_process(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors],
+                    seed: int) -> tuple[dict[str, Tensors], FitInfo]:
+    fitted = fit_method(job, model)
+    method = load_fitted(job.folder, fitted.blob)
+    answers = answer_queries(method, public, seed=seed)
+    return answers, FitInfo(fitted.seconds, fitted.sequences_drawn, fitted.method_parameters)
+
+
+def one_line(err: BaseException) -> str:
+    """The first line of an error, with its type unless it is one of ours."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    kind = "" if isinstance(err, OnionbenchError) else f"{type(err).__name__}: "
+    return f"{kind}{text}"[:500]
+
+
+def fresh_evaluation(seed: int | None = None) -> tuple[Evaluation, int]:
+    """A test split and plan drawn from an OS seed (or `seed`), disjoint from the shipped splits.
+
+    A method that memorised the public split or plan meets sequences it has never seen;
+    fit may not encode them either. Returns (evaluation, seed).
+    """
+    from benchmark.data import SPLITS, SplitSpec, generate_split
+
+    seed = secrets.randbits(31) if seed is None else seed
+    shipped = SPLITS["test"]
+    spec = SplitSpec(f"fresh-{seed}", shipped.size, seed, shipped.max_fraction_per_length, (), "")
+    test = generate_split(spec, heldout_keys())
+    return Evaluation(test, seed, name=f"fresh-{seed}", extra_heldout=test.keys()), seed
+
+
+def cell_inputs(spec: MethodSpec, test: Sequences, settings: ScoreSettings, params: dict) -> dict:
+    """The parts of a cell's key shared by every model of one run (hashed once, not per model)."""
+    from benchmark.harness.records import SCORING_VERSION
+    from benchmark.task import BENCHMARK_VERSION
+
+    return {"benchmark_version": BENCHMARK_VERSION, "scoring_version": SCORING_VERSION,
+            "method_sha256": spec.source_sha256(), "params": json.loads(json.dumps(params)),
+            "split_sha256": split_hash(test), "plan_seed": settings.plan_seed, "seed": settings.seed,
+            "budget": settings.budget}
+
+
+__all__ = ["DEFAULT_BUDGET", "Evaluation", "ScoreSettings", "cell_inputs", "fresh_evaluation", "one_line",
+           "run_cell", "shipped_evaluation"]

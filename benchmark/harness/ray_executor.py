@@ -1,0 +1,85 @@
+"""Cells as Ray tasks: the same command on a laptop, a cloud cluster or a SLURM allocation.
+
+Each cell is one Ray task running `benchmark.harness.executors.execute`, so the cell's own
+isolation (its supervisor, fit and scoring processes) runs inside the task, on whichever
+node Ray places it. A task declares its resources (CPUs, memory, a GPU if asked). A task
+whose worker process dies (killed, out of memory, node lost) is retried once by Ray; if
+it dies again the cell is recorded as failed with the reason, never lost and never
+written twice: the driver (`benchmark.harness.runner`) writes each record atomically as it
+arrives, so an interrupted run resumes.
+
+Ray is an optional extra: `pip install 'onionbench[ray]'`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from benchmark.errors import OnionbenchError
+from benchmark.harness.executors import CellTask, execute, failed_record
+
+RETRIES = 1  # a cell whose worker dies is run once more, then recorded as failed
+
+
+@dataclass(frozen=True)
+class RayResources:
+    """What one cell asks of the cluster."""
+
+    cpus: float = 1.0
+    memory_gb: float = 4.0  # Ray's scheduling hint; the cell's own limit is --memory
+    gpus: float = 0.0
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError as err:
+        raise OnionbenchError("--ray needs Ray, an optional extra: pip install 'onionbench[ray]'") from err
+    return ray
+
+
+def connect(address: str | None) -> None:
+    """Join a cluster (`auto` or `host:port`), or start a local instance bound to 127.0.0.1."""
+    ray = _ray()
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network at run time
+    if address:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(_node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+
+
+def _run_cell(task: CellTask) -> dict:
+    """The Ray task: one whole cell (its supervisor and two processes run here)."""
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    return execute(task)
+
+
+class RayExecutor:
+    """Every cell a Ray task; yields records as tasks finish."""
+
+    def __init__(self, address: str | None = None, resources: RayResources = RayResources()) -> None:
+        self.address = address
+        self.resources = resources
+
+    def run(self, tasks: list[CellTask]) -> Iterator[tuple[CellTask, dict]]:
+        ray = _ray()
+        connect(self.address)
+        remote = ray.remote(num_cpus=self.resources.cpus, num_gpus=self.resources.gpus,
+                            memory=int(self.resources.memory_gb * 1024**3), max_retries=RETRIES)(_run_cell)
+        pending = {remote.remote(task): task for task in tasks}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            task = pending.pop(done[0])
+            yield task, self._result(ray, done[0], task)
+
+    @staticmethod
+    def _result(ray, ref, task: CellTask) -> dict:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayError as err:  # the worker died twice, or the node was lost
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            return failed_record(task, f"the cell's Ray worker died (retried {RETRIES}x): {reason}")

@@ -1,0 +1,91 @@
+"""The published record schema, built from the track registry.
+
+`record.schema.json` is what validation reads (without importing torch); this module
+rebuilds it from `TRACKS`, and a test checks the two agree. After adding a track, run
+`python -m benchmark.harness.schema` to refresh the file.
+"""
+
+from __future__ import annotations
+
+import json
+
+from benchmark.harness.records import RECORD_VERSION, SCHEMA_PATH
+from benchmark.harness.tracks import DECLARABLE, TRACKS
+from benchmark.harness.tracks.base import schema_fragment
+
+_SHA = {"$ref": "#/$defs/sha256"}
+_RATES = {"type": "object", "additionalProperties": {"$ref": "#/$defs/rate"}}
+
+
+def _method() -> dict:
+    return {"type": "object",
+            "required": ["name", "hypothesis", "baseline", "source_sha256", "params", "entry", "url", "authors"],
+            "properties": {"name": {"type": "string"}, "hypothesis": {"enum": ["linear", "onion", "other", "floor"]},
+                           "baseline": {"type": "boolean"}, "source_sha256": _SHA, "params": {"type": "object"},
+                           "entry": {"type": "string"}, "url": {"type": "string"},
+                           "authors": {"type": "array", "items": {"type": "string"}}}}
+
+
+def _model() -> dict:
+    return {"type": "object", "required": ["name", "sha256", "hidden_size", "variant", "seed"],
+            "properties": {"name": {"type": "string"}, "sha256": _SHA, "architecture": {"type": "string"},
+                           "hidden_size": {"type": "integer", "minimum": 1},
+                           "state_dim": {"type": "integer", "minimum": 1}, "variant": {"type": "string"},
+                           "seed": {"type": ["integer", "null"]}, "tier": {"type": ["string", "null"]}}}
+
+
+def _metrics() -> dict:
+    return {"type": "object", "required": list(TRACKS), "additionalProperties": False,
+            "properties": {name: schema_fragment(track) for name, track in TRACKS.items()}}
+
+
+def build_schema() -> dict:
+    """The whole record schema (JSON Schema draft 2020-12)."""
+    fields = {
+        "record_version": {"const": RECORD_VERSION}, "benchmark_version": {"type": "string"},
+        "scoring_version": {"type": "string"}, "harness_commit": {"type": "string"},
+        "status": {"enum": ["ok", "failed"]},
+        "error": {"type": ["string", "null"], "description": "one-line reason when status is failed"},
+        "method": _method(), "model": _model(),
+        "split": {"type": "object", "required": ["name", "sha256", "size"],
+                  "properties": {"name": {"type": "string"}, "sha256": _SHA, "size": {"type": "integer"}}},
+        "plan_seed": {"type": "integer"}, "seed": {"type": "integer"},
+        "environment": {"type": "object", "additionalProperties": {"type": "string"}}, "hardware": {"type": "string"},
+        "fit": {"type": "object", "required": ["seconds", "sequences_drawn", "budget"],
+                "properties": {"seconds": {"type": "number", "minimum": 0},
+                               "sequences_drawn": {"type": "integer", "minimum": 0},
+                               "budget": {"type": "integer", "minimum": 0}}},
+        "eval_seconds": {"type": "number", "minimum": 0},
+        "method_parameters": {"type": "integer", "minimum": 0,
+                              "description": "learned scalars in the fitted method's state"},
+        "tracks_attempted": {"type": "array", "items": {"enum": list(DECLARABLE)}},
+        "metrics": _metrics(),
+        "by_length": {"type": "object", "additionalProperties": {"$ref": "#/$defs/by_length"}},
+        "kept_by_length": {"type": "object", "description": "scored WRITE / INTERCHANGE cases per length",
+                           "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}},
+        "bounds": {"type": "object", "required": ["oracle"],
+                   "description": "re-encode oracle (READ: the model's own accuracy) and identity floor",
+                   "properties": {"oracle": _RATES, "identity": _RATES,
+                                  "identity_by_length": {"type": "object",
+                                                         "additionalProperties": {"$ref": "#/$defs/by_length"}}}},
+        "outcomes_sha256": {"oneOf": [{"type": "null"}, _SHA]}, "record_sha256": _SHA,
+    }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$id": "https://onionbench.github.io/schema/record-v1.json",
+            "title": "onionbench result record v1: one (method, model) cell", "type": "object",
+            "required": list(fields), "additionalProperties": False,
+            "$defs": {"rate": {"type": "number", "minimum": 0, "maximum": 1},
+                      "by_length": {"type": "object", "patternProperties": {"^[2-9]$": {"$ref": "#/$defs/rate"}},
+                                    "additionalProperties": False},
+                      "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"}},
+            "properties": fields}
+
+
+def schema_text() -> str:
+    """The file's exact content."""
+    return json.dumps(build_schema(), indent=1) + "\n"
+
+
+if __name__ == "__main__":
+    SCHEMA_PATH.write_text(schema_text())
+    print(f"wrote {SCHEMA_PATH}")

@@ -1,0 +1,131 @@
+"""`onionbench verify`: re-score a leaderboard row and compare it with its records.
+
+Two modes:
+- exact (default): re-score each cell with the recorded settings on the shipped split and
+  plan; metrics and per-example outcomes must be identical.
+- fresh (`--fresh`): re-score on a test split and edit plan drawn from a seed taken from
+  the OS (printed, so the run can be repeated). For every metric the committed value must
+  lie inside the 99 % sampling interval of the fresh one: a two-sample test of two
+  proportions, |p_committed - p_fresh| <= 2.576 * sqrt(p(1-p) (1/n1 + 1/n2)) with the
+  pooled p (floored at 0.5/(n1+n2), so that two perfect scores still agree and a perfect
+  committed score against an imperfect fresh one does not). A method that memorised the
+  public split or plan fails here. Fresh records never go to the committed results.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmark.board.citation import find_row
+from benchmark.errors import OnionbenchError
+from benchmark.harness.cell import ScoreSettings, fresh_evaluation, run_cell
+from benchmark.harness.isolation import Limits
+from benchmark.harness.submission import MethodSpec, discover, load_spec
+
+Z99 = 2.576  # two-sided 99 % normal quantile
+
+
+@dataclass(frozen=True)
+class CellCheck:
+    """The verdict on one cell."""
+
+    model: str
+    matches: bool
+    detail: str
+
+
+def _spec_for(wanted: str, method: str) -> MethodSpec:
+    if Path(wanted).is_dir():
+        return load_spec(wanted)
+    methods = discover()
+    if method not in methods:
+        raise OnionbenchError(f"method {method!r} is not in baselines/ or submissions/; pass its folder instead")
+    return methods[method]
+
+
+def verify(results: Path, wanted: str, *, models: list[str] | None = None, fresh_seed: int | None = None,
+           fresh: bool = False, limits: Limits = Limits(), progress: bool = True) -> tuple[str, list[CellCheck], int | None]:
+    """Re-score a row's cells (or those on `models`); returns (row id, checks, fresh seed or None).
+
+    `wanted` is a row id (`onion@v1`), a method name, or a method folder (its records are
+    looked up by the folder's method name in `results`).
+    """
+    from benchmark.zoo.resolve import load_reference
+
+    name = load_spec(wanted).name if Path(wanted).is_dir() else wanted
+    row, records = find_row(results, name)
+    spec = _spec_for(wanted, row.method)
+    chosen = sorted((r for r in records if models is None or r["model"]["name"] in models), key=lambda r: r["model"]["name"])
+    if not chosen:
+        raise OnionbenchError(f"row {row.row_id} has no record on {', '.join(models or [])}")
+    evaluation, seed = fresh_evaluation(fresh_seed) if fresh else (None, None)
+    checks = []
+    for rec in chosen:
+        if spec.source_sha256() != rec["method"]["source_sha256"]:
+            checks.append(CellCheck(rec["model"]["name"], False, "the method's source changed since this record"))
+            continue
+        model, prov = load_reference(rec["model"]["name"])
+        settings = ScoreSettings(seed=rec["seed"], budget=rec["fit"]["budget"], plan_seed=rec["plan_seed"])
+        if progress:
+            print(f"  re-scoring {row.method} on {rec['model']['name']} ...", flush=True)
+        new = run_cell(spec, model, prov, settings=settings, params=rec["method"]["params"], evaluation=evaluation,
+                       limits=limits)
+        checks.append(compare_fresh(rec, new) if fresh else compare_exact(rec, new))
+    return row.row_id, checks, seed
+
+
+def compare_exact(old: dict, new: dict) -> CellCheck:
+    """Identical metrics and per-example outcomes (a track missing on either side is a difference)."""
+    name = old["model"]["name"]
+    if new["status"] != "ok":
+        return CellCheck(name, False, f"re-score failed: {new['error']}")
+    diffs = []
+    for track, metrics in old["metrics"].items():
+        now = new["metrics"].get(track)
+        if (metrics is None) != (now is None):
+            diffs.append(f"{track}: recorded {'not attempted' if metrics is None else 'scored'}, now "
+                         f"{'not attempted' if now is None else 'scored'}")
+            continue
+        diffs += [f"{track}.{k}: recorded {v} vs now {now.get(k)}" for k, v in (metrics or {}).items()
+                  if now.get(k) != v]
+    if old["model"]["sha256"] != new["model"]["sha256"]:
+        diffs.insert(0, "model weights differ")
+    if not diffs and old["outcomes_sha256"] != new["outcomes_sha256"]:
+        diffs.append("per-example outcomes differ (same aggregate metrics)")
+    return CellCheck(name, not diffs, "; ".join(diffs) or "metrics and outcomes identical")
+
+
+def _cases(rec: dict, track: str, metric: str) -> int:
+    """How many cases a metric is a rate over (for its sampling interval)."""
+    size = rec["split"]["size"]
+    if track == "read":
+        return size if metric == "sequence_accuracy" else int(size * 5.5)  # mean length of 2..9 with the cap
+    kept = rec["metrics"].get("write" if track == "consistency" else track) or {}
+    return max(1, round(kept.get("kept_fraction", 1.0) * size))
+
+
+def within_interval(p1: float, n1: int, p2: float, n2: int) -> bool:
+    """The two-sample 99 % test of the module docstring."""
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    var = max(pooled * (1 - pooled), 0.5 / (n1 + n2))
+    return abs(p1 - p2) <= Z99 * math.sqrt(var * (1 / n1 + 1 / n2))
+
+
+def compare_fresh(old: dict, new: dict) -> CellCheck:
+    """Each committed metric inside the 99 % sampling interval of the fresh one."""
+    name = old["model"]["name"]
+    if new["status"] != "ok":
+        return CellCheck(name, False, f"fresh re-score failed: {new['error']}")
+    outside = []
+    for track, metrics in old["metrics"].items():
+        now = new["metrics"].get(track) or {}
+        for key, value in (metrics or {}).items():
+            if key == "kept_fraction" or key not in now:
+                continue
+            if not within_interval(value, _cases(old, track, key), now[key], _cases(new, track, key)):
+                outside.append(f"{track}.{key}: committed {value:.4f}, fresh {now[key]:.4f}")
+    detail = ("outside the 99 % interval of a fresh split (memorised the public split or plan?): " +
+              "; ".join(outside)) if outside else "every metric inside the fresh split's 99 % interval"
+    return CellCheck(name, not outside, detail)

@@ -1,0 +1,177 @@
+"""The model is for `fit` only: a cheat gallery, process reaping, method size, fresh splits.
+
+Each cheat is a method folder in tests/cheats/ that a submitter could write against the
+documented interface. Each must be refused with a reason naming what it kept, or score at
+the floor; none may leave a process behind.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.harness.cell import fresh_evaluation, run_cell
+from benchmark.harness.guard import Forbidden, ForbiddenStateError, inspect_fitted, serialise
+from benchmark.harness.isolation import Limits
+from benchmark.harness.records import record_path, validate, write_atomic
+from benchmark.harness.submission import load_spec
+from benchmark.harness.verify import compare_fresh, within_interval
+from benchmark.zoo.resolve import load_reference
+
+ROOT = Path(__file__).parent.parent
+CHEATS = Path(__file__).parent / "cheats"
+CHECK_AR = ROOT / "benchmark" / "zoo" / "check" / "gru-h16-ar-check"
+LIMITS = Limits(timeout_s=120, memory_gb=4)
+
+
+def _cell(name: str, params: dict | None = None, *, model_name: str = str(CHECK_AR), **kwargs) -> dict:
+    model, provenance = load_reference(model_name)
+    record = run_cell(load_spec(CHEATS / name), model, provenance, params=params, limits=LIMITS, **kwargs)
+    validate(record)
+    return record
+
+
+@pytest.mark.parametrize("name, phrase", [
+    ("decoder-at-score", "method.model_ references the reference model"),
+    ("gd-through-decoder", "references the reference model"),
+    ("private-encoder", "method.net_ references the reference model"),
+])
+def test_a_method_keeping_the_model_is_refused_with_the_attribute_path(name, phrase):
+    rec = _cell(name)
+    assert rec["status"] == "failed" and phrase in rec["error"], rec["error"]
+    assert rec["metrics"]["read"] is None and rec["metrics"]["write"] is None
+
+
+def test_a_model_stashed_in_a_module_global_does_not_reach_scoring():
+    rec = _cell("global-stash")
+    assert rec["status"] == "failed"
+    assert "NoneType" in rec["error"] and "generate" in rec["error"], rec["error"]
+
+
+@pytest.mark.parametrize("transpose", [False, True])
+def test_an_exact_weight_copy_is_refused(transpose):
+    rec = _cell("weight-copy", {"transpose": transpose})
+    assert rec["status"] == "failed" and "method.readout_ is a copy of a reference-model weight" in rec["error"]
+
+
+def test_a_process_started_during_fit_does_not_outlive_the_cell(tmp_path):
+    pid_file = tmp_path / "pid"
+    rec = _cell("orphan-process", {"pid_file": str(pid_file)})
+    assert rec["status"] == "ok", rec["error"]
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid), f"process {pid} started by the method's fit is still running"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_memoriser_wins_on_the_public_split_and_fails_a_fresh_one():
+    # an embedded N=48 model: the tiny check model forgets early tokens, so distinct sequences share states
+    shipped = _cell("memoriser", model_name="gru-h48-ar-s0")
+    assert shipped["status"] == "ok", shipped["error"]
+    model_accuracy = shipped["bounds"]["oracle"]["read_sequence_accuracy"]
+    assert shipped["metrics"]["read"]["sequence_accuracy"] > max(0.99, model_accuracy)
+    evaluation, _ = fresh_evaluation(seed=12345)
+    fresh = _cell("memoriser", model_name="gru-h48-ar-s0", evaluation=evaluation)
+    assert fresh["split"]["name"] == "fresh-12345" and fresh["split"]["sha256"] != shipped["split"]["sha256"]
+    assert fresh["metrics"]["read"]["sequence_accuracy"] < 0.05  # the floor: nothing it saw comes back
+    verdict = compare_fresh(shipped, fresh)
+    assert not verdict.matches and "read.sequence_accuracy" in verdict.detail
+
+
+def test_verify_fresh_passes_an_honest_method_and_fails_the_memoriser(tmp_path):
+    model, provenance = load_reference("gru-h48-ar-s0")
+    for folder in (ROOT / "baselines" / "random-subspace", CHEATS / "memoriser"):
+        spec = load_spec(folder)
+        write_atomic(record_path(tmp_path, spec.name, provenance["name"]),
+                     run_cell(spec, model, provenance, limits=LIMITS))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    honest = subprocess.run([sys.executable, "-m", "benchmark.cli", "verify", "random-subspace", "--fresh",
+                             "--results", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert honest.returncode == 0, honest.stdout + honest.stderr
+    assert "fresh split and plan from seed" in honest.stdout
+    cheat = subprocess.run([sys.executable, "-m", "benchmark.cli", "verify", str(CHEATS / "memoriser"), "--fresh",
+                            "--results", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert cheat.returncode == 1 and "memorised the public split" in cheat.stdout, cheat.stdout + cheat.stderr
+
+
+def test_sampling_interval_accepts_noise_and_rejects_a_gap():
+    assert within_interval(0.90, 5000, 0.91, 5000)
+    assert within_interval(1.0, 5000, 1.0, 5000)
+    assert not within_interval(1.0, 5000, 0.03, 5000)
+    assert not within_interval(0.90, 5000, 0.85, 5000)
+
+
+def test_method_size_counts_learned_scalars_once():
+    model = torch.nn.Linear(3, 2)
+
+    class Method:
+        def __init__(self):
+            shared = torch.zeros(4, 5)
+            self.a_ = shared
+            self.b_ = shared  # the same tensor twice counts once
+            self.c_ = [torch.ones(3), {"d": torch.ones(2, 2).numpy()}]
+            self.net_ = torch.nn.Linear(2, 3)  # 6 + 3
+
+    assert inspect_fitted(Method(), Forbidden.of(model)) == 20 + 3 + 4 + 9
+
+
+class Hidden:
+    """Shows the walk a harmless state and the pickler the model."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.x_ = torch.ones(2)
+        self._smuggle = [model]
+
+    def __getstate__(self) -> dict:
+        return {"x_": self.x_, "smuggled": self._smuggle[0]}
+
+    def __reduce__(self):
+        return (dict, (), self.__getstate__())
+
+
+def test_guard_refuses_the_model_even_behind_reduce():
+    model = torch.nn.Linear(3, 2)
+    method = Hidden(model)
+    method.__dict__.pop("_smuggle")  # the walk sees only x_ ...
+    method.__class__ = type("Sneaky", (Hidden,), {"__reduce__": lambda self: (dict, (), {"m": model})})
+    with pytest.raises(ForbiddenStateError, match="__reduce__/__getstate__"):  # ... the pickler sees the model
+        serialise(method, Forbidden.of(model))
+
+
+def test_scored_rows_arrive_shuffled(tmp_path):
+    seen = tmp_path / "first_rows.pt"
+    folder = tmp_path / "spy"
+    folder.mkdir()
+    (folder / "method.toml").write_text('name = "spy"\ndescription = "records the row order"\nauthors = ["t"]\n'
+                                        'url = "u"\nhypothesis = "other"\nentry = "method.py:Spy"\n'
+                                        f'[params]\nout = "{seen}"\n')
+    (folder / "method.py").write_text(
+        "import torch\n\nclass Spy:\n    tracks = ('read',)\n\n    def __init__(self, out=''):\n"
+        "        self.out = out\n\n    def fit(self, model, data):\n        return self\n\n"
+        "    def read(self, h, position):\n        if int(position[0]) == 0:\n"
+        "            import os\n            if not os.path.exists(self.out):\n"
+        "                torch.save(h[:50].clone(), self.out)\n        return torch.zeros(h.shape[0], 30)\n")
+    model, provenance = load_reference(str(CHECK_AR))
+    rec = run_cell(load_spec(folder), model, provenance, limits=LIMITS)
+    assert rec["status"] == "ok", rec["error"]
+    from benchmark.data import load_split
+
+    test = load_split("test")
+    with torch.no_grad():
+        in_test_order = model.encode(test.tokens[:50], test.lengths[:50])
+    assert not torch.allclose(torch.load(seen), in_test_order)
