@@ -187,7 +187,8 @@ def _by_variant_size(recs: list[dict], value: Callable[[dict], Any], reduce: Cal
 
 
 def _seed_stat(values: list[float | None]) -> Stat | None:
-    return None if any(v is None for v in values) else stat(values)
+    present = [v for v in values if v is not None]
+    return None if len(present) < len(values) else stat(present)
 
 
 def _mean_size(values: list[int | None]) -> int | None:
@@ -218,8 +219,12 @@ def _mean_of(recs: list[dict], value: Callable[[dict], float]) -> float | None:
 
 
 def _core_cells(recs: list[dict], tracks: list[str]) -> dict[str, dict[str, dict[str, Stat | None]]]:
-    return {t: _by_variant_size(recs, lambda r, t=t: track_value(r, t) if t in tracks else None, _seed_stat)
-            for t in TRACK_METRIC}
+    return {t: _by_variant_size(recs, _track_getter(t, tracks), _seed_stat) for t in TRACK_METRIC}
+
+
+def _track_getter(track: str, tracks: list[str]) -> Callable[[dict], float | None]:
+    """The metric of `track` in a record, or None when the method does not attempt it."""
+    return lambda r: track_value(r, track) if track in tracks else None
 
 
 def family(model_name: str) -> str:
@@ -280,7 +285,7 @@ def _stratum(rec: dict) -> tuple:
 
 def _paired(row: dict[str, float], leader: dict[str, float], strata: dict[str, tuple]) -> Diff:
     """Differences on the models both rows have, grouped by stratum."""
-    by: dict[tuple, list[float]] = {}
+    by: dict[object, list[float]] = {}
     for model in sorted(set(row) & set(leader)):
         by.setdefault(strata[model], []).append(row[model] - leader[model])
     return paired_difference(by)
@@ -289,7 +294,7 @@ def _paired(row: dict[str, float], leader: dict[str, float], strata: dict[str, t
 def rank_board(rows: list[Row], board: str, scores: dict[str, dict[str, float]], strata: dict[str, tuple]) -> None:
     """Set each member's standing: complete rows ranked by score, tied when the paired interval contains 0."""
     members = [r for r in rows if board in r.boards]
-    ranked = sorted((r for r in members if r.complete), key=lambda r: (-r.score(board).mean, r.method))
+    ranked = sorted((r for r in members if r.complete), key=lambda r: (-_mean(r.score(board)), r.method))
     for i, r in enumerate(ranked, start=1):
         diff = None if i == 1 else _paired(scores[r.method], scores[ranked[0].method], strata)
         r.standings[board] = Standing(i, diff is not None and diff.tied, diff)
@@ -302,7 +307,12 @@ def board_rows(rows: list[Row], board: str) -> list[Row]:
     """A board's members in board order: ranked first, then incomplete rows by their partial score."""
     members = [r for r in rows if board in r.boards]
     return sorted(members, key=lambda r: (r.standings[board].rank is None, r.standings[board].rank or 0,
-                                          -(r.score(board).mean if r.score(board) else -1), r.method))
+                                          -_mean(r.score(board)), r.method))
+
+
+def _mean(s: Stat | None) -> float:
+    """A score's mean, -1 when there is none (sorts last)."""
+    return s.mean if s is not None else -1.0
 
 
 def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None) -> list[Row]:

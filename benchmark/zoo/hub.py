@@ -108,7 +108,7 @@ def _source_folder(entry: ModelEntry, source: Path | None) -> Path:
             actual = file_sha256(folder / "model.safetensors")
             if actual != entry.sha256:
                 raise OnionbenchError(f"{folder / 'model.safetensors'} has sha256 {actual[:12]}..., the registry pins "
-                                      f"{entry.sha256[:12]}...; refusing to publish weights the registry does not pin")
+                                      f"{(entry.sha256 or '')[:12]}...; refusing to publish weights the registry does not pin")
             return folder
     where = " or ".join(str(c) for c in candidates)
     raise OnionbenchError(f"{entry.name}: no model folder at {where}; "
@@ -297,7 +297,7 @@ def verify_weights(entry: ModelEntry, folder: Path, repo: str, revision: str) ->
         fix = ("the upload or the registry is wrong: re-publish it" if revision == entry.hub_revision else
                f"drop --revision to get the pinned commit {entry.hub_revision[:12] or '(none)'}")
         raise OnionbenchError(f"{repo} @ {revision} has weights with sha256 {actual[:12]}..., the registry pins "
-                              f"{entry.sha256[:12]}... for {entry.name}; {fix}")
+                              f"{(entry.sha256 or '')[:12]}... for {entry.name}; {fix}")
 
 
 def download_entry(entry: ModelEntry, *, endpoint: str | None = None, revision: str | None = None,

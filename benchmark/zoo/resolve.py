@@ -72,7 +72,7 @@ def load_reference(name_or_folder: str) -> tuple[nn.Module, dict]:
     actual = file_sha256(folder / "model.safetensors")
     if actual != entry.sha256:
         raise OnionbenchError(f"{folder / 'model.safetensors'} has sha256 {actual[:12]}..., the registry pins "
-                              f"{entry.sha256[:12]}...; the file is corrupt or was replaced: restore or re-download it")
+                              f"{(entry.sha256 or '')[:12]}...; the file is corrupt or was replaced: restore or re-download it")
     return load_model(folder), {"name": entry.name, "sha256": entry.sha256, "architecture": entry.architecture,
                                 "hidden_size": entry.hidden_size, "variant": entry.variant, "seed": entry.seed,
                                 "tier": entry.tier}
