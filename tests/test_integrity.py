@@ -48,6 +48,26 @@ def test_a_method_keeping_the_model_is_refused_with_the_attribute_path(name, phr
     assert rec["metrics"]["read"] is None and rec["metrics"]["write"] is None
 
 
+def test_a_method_that_switches_off_the_guard_is_still_refused_before_scoring():
+    rec = _cell("guard-disabler")  # the supervisor's scan of the pickled bytes runs no method code
+    assert rec["status"] == "failed" and "the reference model's module" in rec["error"], rec["error"]
+    assert rec["metrics"]["read"] is None
+
+
+def test_the_trusted_scan_finds_a_weight_inside_a_larger_tensor():
+    from benchmark.harness.blobscan import scan_blob
+    from benchmark.harness.guard import fingerprints
+
+    model, _ = load_reference(str(CHECK_AR))
+    weight = dict(model.named_parameters())["readout.weight"].detach()
+    smuggled = {"x": torch.cat([torch.randn(3, weight.shape[1]), weight]), "y": torch.randn(5)}
+    import pickle
+
+    reason = scan_blob(pickle.dumps(smuggled), fingerprints(model))
+    assert reason is not None and "readout.weight" in reason
+    assert scan_blob(pickle.dumps({"y": torch.randn(40, 16)}), fingerprints(model)) is None
+
+
 def test_a_model_stashed_in_a_module_global_does_not_reach_scoring():
     rec = _cell("global-stash")
     assert rec["status"] == "failed"

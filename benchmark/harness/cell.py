@@ -101,6 +101,8 @@ def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluat
     answers, fit = (run_isolated(job, model, public, seed=settings.seed, limits=limits) if isolate
                     else _run_in_process(job, model, public, settings.seed))
     record["fit"].update(seconds=round(fit.seconds, 2), sequences_drawn=fit.sequences_drawn)
+    if fit.wall_seconds is not None:
+        record["fit"].update(wall_seconds=round(fit.wall_seconds, 2), serialised_bytes=fit.serialised_bytes)
     record["method_parameters"] = fit.method_parameters
     answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
     _score(ctx, queries, answers, record)

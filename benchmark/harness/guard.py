@@ -28,11 +28,15 @@ import pickle
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from benchmark.errors import OnionbenchError
+
+if TYPE_CHECKING:
+    from benchmark.harness.blobscan import Fingerprints
 
 MAX_DEPTH = 40  # deeper than any honest method's state; stops cycles through odd containers
 
@@ -166,6 +170,21 @@ class _GuardedPickler(pickle.Pickler):
                                       f"({type(obj).__name__}, reached through __reduce__/__getstate__); the "
                                       "model is for fit only")
         return None
+
+
+def fingerprints(model: torch.nn.Module) -> "Fingerprints":
+    """The reference model's weights as raw bytes (matrices also transposed) and the modules whose
+    objects a fitted method may not carry, for the supervisor's trusted scan (`blobscan`)."""
+    from benchmark.harness.blobscan import Fingerprints
+
+    weights = []
+    for name, t in (*model.named_parameters(), *model.named_buffers()):
+        t = t.detach().float().contiguous()
+        weights.append((name, t.numpy().tobytes()))
+        if t.dim() == 2:
+            weights.append((f"{name} (transposed)", t.T.contiguous().numpy().tobytes()))
+    module = type(model).__module__  # FrozenModel and FitData hold the model: pickling them writes it too
+    return Fingerprints(tuple(weights), () if module in ("builtins", "__main__") else (module,))
 
 
 def serialise(method: object, forbidden: Forbidden) -> tuple[bytes, int]:

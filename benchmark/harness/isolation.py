@@ -11,8 +11,9 @@ not from the reference model (PROTOCOL §3). So:
   whose rows the cell has shuffled. Anything the method stashed in module globals during
   fit is gone;
 - the supervisor (`benchmark.harness.supervisor`) starts both, keeps the queries away from
-  the fit process, enforces the wall-clock limit and reaps every process the method
-  started, even in a new session;
+  the fit process, scans the fitted bytes for the model's weights and module (a check the
+  method's code cannot disable, see `benchmark.harness.blobscan`), enforces the wall-clock
+  limit and reaps every process the method started, even in a new session;
 - the harness process decodes the answers with the model and compares them with the
   expected outputs, so a method can neither read the answers nor alter its score. It loads
   the answers with `torch.load(weights_only=True)`: tensors only, never pickled code.
@@ -41,6 +42,7 @@ from pathlib import Path
 import torch
 
 from benchmark.harness.defaults import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
+from benchmark.harness.guard import fingerprints
 from benchmark.harness.protocol import FitJob
 from benchmark.harness.tracks import MethodError
 from benchmark.harness.tracks.base import Tensors
@@ -63,6 +65,8 @@ class FitInfo:
     seconds: float
     sequences_drawn: int
     method_parameters: int = 0
+    wall_seconds: float | None = None  # the fit process's wall time, start-up included (supervisor's clock)
+    serialised_bytes: int | None = None  # size of the pickled fitted method
 
 
 def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], *, seed: int,
@@ -73,7 +77,8 @@ def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors]
         torch.save({"job": job, "model": model, "memory_gb": limits.memory_gb}, jobdir / "fit_job.pt")
         score_job = io.BytesIO()
         torch.save({"folder": job.folder, "public": public, "seed": seed, "memory_gb": limits.memory_gb}, score_job)
-        timed_out = _supervise(jobdir, score_job.getvalue(), limits)
+        prints = fingerprints(model).dumps()
+        timed_out = _supervise(jobdir, len(prints).to_bytes(8, "big") + prints + score_job.getvalue(), limits)
         fit = _fit_info(jobdir, limits, timed_out)
         return _answers(jobdir, limits, timed_out), fit
 
@@ -104,7 +109,19 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def _supervisor_report(jobdir: Path) -> dict:
+    path = jobdir / "supervisor.json"
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return report if isinstance(report, dict) else {}
+
+
 def _fit_info(jobdir: Path, limits: Limits, timed_out: bool) -> FitInfo:
+    report = _supervisor_report(jobdir)
+    if report.get("refused"):
+        raise MethodError(str(report["refused"]))
     path = jobdir / "fit.json"
     if not path.exists():
         if timed_out:
@@ -113,7 +130,10 @@ def _fit_info(jobdir: Path, limits: Limits, timed_out: bool) -> FitInfo:
     info = json.loads(path.read_text())
     if info["status"] != "ok":
         raise MethodError(str(info.get("error", "fit failed"))[:500])
-    return FitInfo(float(info["seconds"]), int(info["sequences_drawn"]), int(info["method_parameters"]))
+    # `seconds` is measured inside the fit process (the method's own); `wall_seconds` by the supervisor,
+    # start-up included, which the method cannot alter.
+    return FitInfo(float(info["seconds"]), int(info["sequences_drawn"]), int(info["method_parameters"]),
+                   wall_seconds=report.get("fit_wall_s"), serialised_bytes=report.get("fitted_bytes"))
 
 
 def _answers(jobdir: Path, limits: Limits, timed_out: bool) -> dict[str, Tensors]:

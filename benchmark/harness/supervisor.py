@@ -8,7 +8,9 @@ process-group kill does not reach them. The supervisor marks itself a *child sub
 (Linux `PR_SET_CHILD_SUBREAPER`), so every orphan of the cell is re-parented to it, and it
 kills all its descendants twice: after fit (so nothing started during fit, which saw the
 model, is alive while the method is scored) and at the end. It also enforces the cell's
-wall-clock limit and deletes the fit job (which holds the model) before scoring starts.
+wall-clock limit, deletes the fit job (which holds the model) before scoring starts, and
+scans the fitted method's bytes for the model's weights and module (`blobscan`): a check
+the method's own code cannot switch off, since none of it runs here.
 
 The score job (the queries) reaches the supervisor on its stdin and the scoring process
 through a pipe, only after fit has ended: it is never a file the fit process could read,
@@ -20,12 +22,15 @@ Exit codes: 0 finished (see the workers' files for success), 3 timed out.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmark.harness.blobscan import Fingerprints, scan_blob
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -118,19 +123,25 @@ def _wait(proc: subprocess.Popen, deadline: float) -> bool:
         return False
 
 
-def supervise(jobdir: Path, timeout_s: float, score_job: bytes) -> int:
-    """Fit, then score; returns the exit code (see the module docstring)."""
+def supervise(jobdir: Path, timeout_s: float, fingerprints: Fingerprints, score_job: bytes) -> int:
+    """Fit, scan, then score; returns the exit code (see the module docstring)."""
     become_subreaper()
+    report: dict = {"fit_wall_s": None, "fitted_bytes": None, "refused": None}
     deadline = time.monotonic() + timeout_s
     scorer = _worker("score", jobdir, stdin=subprocess.PIPE)  # starts importing while fit runs
+    start = time.monotonic()
     fitter = _worker("fit", jobdir)
-    if not _wait(fitter, deadline):
+    finished = _wait(fitter, deadline)
+    report["fit_wall_s"] = round(time.monotonic() - start, 3)
+    if not finished:
+        _write_report(jobdir, report)
         return TIMEOUT_EXIT
     (jobdir / "fit_job.pt").unlink(missing_ok=True)  # the model never sits beside the scoring process
     kill_descendants(keep=frozenset({scorer.pid}))  # nothing that saw the model outlives fit
     for forged in ("answers.pt", "score_error.txt"):  # only the scoring process may write these
         (jobdir / forged).unlink(missing_ok=True)
-    go = (jobdir / "fitted.pkl").exists()
+    go = _scan(jobdir, fingerprints, report)
+    _write_report(jobdir, report)
     try:
         assert scorer.stdin is not None
         scorer.stdin.write(b"go\n" + score_job if go else b"stop\n")
@@ -140,14 +151,39 @@ def supervise(jobdir: Path, timeout_s: float, score_job: bytes) -> int:
     return 0 if _wait(scorer, deadline) else TIMEOUT_EXIT
 
 
+def _scan(jobdir: Path, fingerprints: Fingerprints, report: dict) -> bool:
+    """The trusted check of the fitted bytes (`blobscan`); True when scoring may start."""
+    fitted = jobdir / "fitted.pkl"
+    if not fitted.is_file() or fitted.is_symlink():
+        return False
+    blob = fitted.read_bytes()
+    report["fitted_bytes"] = len(blob)
+    report["refused"] = scan_blob(blob, fingerprints)
+    return report["refused"] is None
+
+
+def _write_report(jobdir: Path, report: dict) -> None:
+    """supervisor.json, replacing anything the method's processes left under that name."""
+    tmp = jobdir / f".supervisor-{os.getpid()}.json"
+    tmp.write_text(json.dumps(report))
+    os.replace(tmp, jobdir / "supervisor.json")
+
+
+def _read_stdin() -> tuple[Fingerprints, bytes]:
+    """The harness writes: 8-byte length, the fingerprints, then the score job."""
+    data = sys.stdin.buffer.read()
+    size = int.from_bytes(data[:8], "big")
+    return Fingerprints.loads(data[8 : 8 + size]), data[8 + size :]
+
+
 def main() -> int:
     """Entry point: always reap the cell's processes, also on SIGTERM from the harness."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(TIMEOUT_EXIT))
     follow_parent(int(sys.argv[3]))
     code = TIMEOUT_EXIT
     try:
-        score_job = sys.stdin.buffer.read()  # before fit starts: the harness writes it, then closes
-        code = supervise(Path(sys.argv[1]), float(sys.argv[2]), score_job)
+        fingerprints, score_job = _read_stdin()  # before fit starts: the harness writes it, then closes
+        code = supervise(Path(sys.argv[1]), float(sys.argv[2]), fingerprints, score_job)
     finally:
         kill_descendants()
     return code

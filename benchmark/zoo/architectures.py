@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from benchmark.errors import OnionbenchError
-from benchmark.task import VARIANTS, VOCAB_SIZE, embedding_rows
+from benchmark.task import MAX_LEN, VARIANTS, VOCAB_SIZE, embedding_rows
+from benchmark.zoo.calibration import GAMMA, HYBRID_LINEAR, coded_parameters
 
 if TYPE_CHECKING:
     from torch import nn
@@ -91,6 +92,16 @@ ARCHITECTURES: dict[str, Architecture] = {
                          parameters=recurrent_parameters(4), title="single-layer LSTM",
                          state="the final encoder state: `h` and the cell state `c` concatenated, `h` first",
                          ensemble="benchmark.zoo.lstm:LSTMEnsemble"),
+    # the calibration tier (benchmark.zoo.calibration): codes known by construction, built by benchmark.zoo.calibrate
+    "onion_coded": Architecture("onion_coded", "benchmark.zoo.coded:OnionCoded", state_dim=lambda n: n,
+                                parameters=coded_parameters(0), title="calibration model with an onion code",
+                                state=f"h = sum_p {GAMMA}^p e(x_p) (every position in one subspace, by magnitude)"),
+    "linear_coded": Architecture("linear_coded", "benchmark.zoo.coded:LinearCoded", state_dim=lambda n: n,
+                                 parameters=coded_parameters(MAX_LEN), title="calibration model with a linear code",
+                                 state="h = sum_p codes[p, x_p] (one rotated subspace per position)"),
+    "hybrid_coded": Architecture("hybrid_coded", "benchmark.zoo.coded:HybridCoded", state_dim=lambda n: n,
+                                 parameters=coded_parameters(HYBRID_LINEAR), title="calibration model with a hybrid code",
+                                 state=f"positions 0-{HYBRID_LINEAR - 1} linear subspaces, positions {HYBRID_LINEAR}-8 an onion in the rest"),
 }
 
 

@@ -2,7 +2,9 @@
 other position what it read there before the write?
 
 Against its own earlier read, not the true tokens, so that READ errors are not counted
-twice. Uses the write cases; not a leaderboard column of its own.
+twice. Uses the write cases; not a leaderboard column of its own. The reads before the
+write are the READ track's own answers on those sequences (the harness maps them back), so
+the method's process only reads the written states.
 """
 
 from __future__ import annotations
@@ -36,19 +38,16 @@ class ConsistencyTrack:
         return write_queries(ctx)
 
     def answer(self, method: object, public: Tensors) -> Tensors:
-        lengths = public["lengths"]
-        return {"before": read_all(method, public["states"], lengths),
-                "after": read_all(method, answer_writes(method, public), lengths)}
+        return {"after": read_all(method, answer_writes(method, public), public["lengths"])}
 
     def check(self, answers: Tensors, public: Tensors) -> None:
-        for key in ("before", "after"):
-            check_predictions(answers.get(key), (public["states"].shape[0], MAX_LEN), f"consistency {key}")
+        check_predictions(answers.get("after"), (public["states"].shape[0], MAX_LEN), "consistency")
 
     def score(self, ctx: ModelContextLike, q: TrackQueries, answers: Tensors,
               others: dict[str, Tensors]) -> TrackScore:
         position, lengths = q.public["position"], q.public["lengths"]
         rows = torch.arange(position.numel())
-        after, before = answers["after"], answers["before"]
+        after, before = answers["after"], others["read"]["pred"][q.private["rows"]]
         others_mask = torch.arange(MAX_LEN)[None, :] < lengths[:, None]
         others_mask[rows, position] = False
         cause = after[rows, position] == q.public["token"]
