@@ -7,8 +7,8 @@ re-sealed) and pass their own registry, so they do not depend on the zoo's curre
 from __future__ import annotations
 
 import json
-import subprocess
 import shutil
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
