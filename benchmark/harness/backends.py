@@ -6,7 +6,7 @@ Optional engines (Ray) are imported only when chosen.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from benchmark.harness.executors import Executor, LocalExecutor, SequentialExecutor
 

@@ -32,7 +32,7 @@ class Fingerprints:
         return pickle.dumps((self.weights, self.modules))
 
     @classmethod
-    def loads(cls, data: bytes) -> "Fingerprints":
+    def loads(cls, data: bytes) -> Fingerprints:
         weights, modules = pickle.loads(data)  # written by the harness process: trusted
         return cls(tuple(weights), tuple(modules))
 

@@ -172,7 +172,7 @@ class _GuardedPickler(pickle.Pickler):
         return None
 
 
-def fingerprints(model: torch.nn.Module) -> "Fingerprints":
+def fingerprints(model: torch.nn.Module) -> Fingerprints:
     """The reference model's weights as raw bytes (matrices also transposed) and the modules whose
     objects a fitted method may not carry, for the supervisor's trusted scan (`blobscan`)."""
     from benchmark.harness.blobscan import Fingerprints
