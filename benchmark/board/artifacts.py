@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from benchmark.board.calibration import calibration
+from benchmark.board.calibration import to_json as calibration_json
 from benchmark.board.leaderboard import (
     README_END,
     README_START,
@@ -34,13 +36,15 @@ def build(records: list[dict], registry: Mapping[str, Any] | None = None) -> dic
     rows = build_rows(records, registry)
     pins = pins_from_registry(registry)
     refs = references(records, pins)
+    cal = calibration(records, pins)
     failed = sorted(f"{r['method']['name']} on {r['model']['name']}: {r['error']}" for r in records
                     if r["status"] != "ok")
     notes = {"unpinned_records": _unpinned(records, pins),
              "dirty_records": sorted(f"{r['method']['name']}/{r['model']['name']}" for r in records
                                      if r["harness_commit"].endswith("-dirty"))}
-    return {"LEADERBOARD.md": render_markdown(rows, refs, notes), "leaderboard.csv": to_csv(rows),
-            "leaderboard.json": to_json(rows, failed, notes, refs), "index.html": render_page(rows, refs),
+    return {"LEADERBOARD.md": render_markdown(rows, refs, notes, cal), "leaderboard.csv": to_csv(rows),
+            "leaderboard.json": to_json(rows, failed, notes, refs, calibration_json(cal)),
+            "index.html": render_page(rows, refs, cal),
             "README-block.md": render_readme_block(rows)}
 
 

@@ -415,11 +415,13 @@ def _unpinned(records: list[dict], pins: dict[str, Pin]) -> list[str]:
 
 
 def to_json(rows: list[Row], failed: list[str], notes: dict[str, list[str]] | None = None,
-            refs: References | None = None) -> str:
-    """leaderboard.json: board orders, every row, failed cells, notes and the models' reference values."""
+            refs: References | None = None, calibration: list[dict] | None = None) -> str:
+    """leaderboard.json: board orders, every row, failed cells, notes, the models' reference values and the
+    calibration checks (`benchmark.board.calibration.to_json`)."""
     boards = {b: [r.row_id for r in board_rows(rows, b)] for b in BOARDS}
     out = {"benchmark_version": BENCHMARK_VERSION, "boards": boards, "rows": [_row_json(r) for r in rows],
-           "failed_cells": failed, **(notes or {}), **({"references": asdict(refs)} if refs else {})}
+           "failed_cells": failed, **(notes or {}), **({"references": asdict(refs)} if refs else {}),
+           **({"calibration": calibration} if calibration is not None else {})}
     return json.dumps(out, indent=1, sort_keys=True) + "\n"
 
 

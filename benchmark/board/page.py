@@ -11,8 +11,9 @@ import html
 import io
 import re
 
+from benchmark.board.calibration import Calibration
 from benchmark.board.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, References, Row, Stat
-from benchmark.board.render import HOW_TO_READ, Cell, Table, all_tables
+from benchmark.board.render import CALIBRATION_TITLE, HOW_TO_READ, Cell, Table, all_tables
 from benchmark.task import BENCHMARK_VERSION
 
 VARIANT_LABEL = {"ar": "autoregressive decoder (ar)", "ni": "no-input decoder (ni)"}
@@ -135,15 +136,18 @@ def _section(sid: str, title: str, body: str) -> str:
     return f'<section id="{sid}"><h2>{html.escape(title)}</h2>{body}</section>'
 
 
-def render_page(rows: list[Row], refs: References) -> str:
-    """index.html: how to read it, the two boards, per-track tables and plots, the per-length view."""
-    tables = all_tables(rows, refs)
+def render_page(rows: list[Row], refs: References, cal: Calibration | None = None) -> str:
+    """index.html: how to read it, the two boards, per-track tables and plots, the per-length view,
+    calibration, other tiers."""
+    tables = all_tables(rows, refs, cal)
     how = "".join(f"<li>{_inline(line)}</li>" for line in HOW_TO_READ)
     sections = [_section("how-to-read", "How to read this", f"<ul>{how}</ul>"),
                 _section("boards", "Boards", "".join(html_table(t) for t in tables["boards"])),
                 _section("tracks", "Per track (GRU core tier)", _track_sections(rows, tables["tracks"])),
                 _section("by-length", "Per sequence length (GRU core tier)",
                          "".join(html_table(t) for t in tables["lengths"]))]
+    if tables["calibration"]:
+        sections.append(_section("calibration", CALIBRATION_TITLE, "".join(html_table(t) for t in tables["calibration"])))
     if tables["others"]:
         sections.append(_section("other-models", "Other tiers and architectures",
                                  "".join(html_table(t) for t in tables["others"])))

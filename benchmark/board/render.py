@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
+from benchmark.board.calibration import PASS, Calibration, Check
 from benchmark.board.leaderboard import (
     BOARD_SCORE,
     BOARD_TITLE,
@@ -26,6 +27,7 @@ from benchmark.board.leaderboard import (
     board_rows,
     cell_text,
     rank_text,
+    row_id,
     sizes_of,
 )
 from benchmark.task import BENCHMARK_VERSION
@@ -224,11 +226,73 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def all_tables(rows: list[Row], refs: References) -> dict[str, list[Table]]:
+CALIBRATION_TITLE = "Calibration (models whose code is known by construction)"
+CALIBRATION_NOTE = (
+    "Models whose code is known by construction (`benchmark/zoo/calibration.py`): `onion_coded` stores every "
+    "position in one subspace by magnitude, `linear_coded` each position in its own rotated subspace, "
+    "`hybrid_coded` positions 0-3 linearly and 4-8 as an onion. The expected outcomes were stated before scoring; "
+    "the right hypothesis must win on its own model and the wrong one must not. Winning here does not mean a "
+    "method works on trained models: that is what the zoo measures. Not part of the boards or the headline.")
+
+
+def calibration_tables(cal: Calibration) -> list[Table]:
+    """Each method on each calibration model (expectations marked in their cells), then the expectations."""
+    if not cal.records:
+        return []
+    cols = [(m, t) for m in cal.models for t in TRACK_METRIC]
+    body = [[Cell(method)] + [_calibration_cell(cal, method, m, t) for m, t in cols] for method in cal.methods]
+    matrix = Table("calibration-matrix", "Calibration: every method on every calibration model",
+                   ["method"] + [f"{m} {TRACK_LABEL[t]}" for m, t in cols], body,
+                   [row_id(m) for m in cal.methods], note=CALIBRATION_NOTE)
+    checks = Table("calibration-expectations", f"Calibration: expected outcomes ({cal.summary()})",
+                   ["method", "model", "measure", "expected", "measured", "result", "why"],
+                   [_check_cells(c) for c in cal.checks], [_check_id(c) for c in cal.checks],
+                   note="A `FAIL` is a finding about the method (or the harness), never a reason to loosen the "
+                        "expectation: docs/PROTOCOL.md, \"Calibration\", lists each one's cause.")
+    return [matrix, checks]
+
+
+def _calibration_cell(cal: Calibration, method: str, model: str, track: str) -> Cell:
+    """The measured value, with every expectation about it: '0.997 (expected >= 0.95: pass)'."""
+    rec = cal.records.get((method, model))
+    if rec is None:
+        return Cell(MISSING, "")
+    if rec["status"] != "ok":
+        return Cell("cell failed", "")
+    metrics = rec["metrics"].get(track)
+    if metrics is None:
+        return Cell("not attempted", "")
+    value = metrics[TRACK_METRIC[track]]
+    notes = [("" if not c.expectation.lengths else f"L {_lengths(c)}: {c.measured_text} ")
+             + f"(expected {c.expectation.bound}: {c.result})" for c in cal.checks_for(method, model, track)]
+    return Cell("; ".join([f"{value:.3f}"] + notes), value)
+
+
+def _lengths(c: Check) -> str:
+    n = c.expectation.lengths
+    return str(n[0]) if len(n) == 1 else f"{n[0]}-{n[-1]}"
+
+
+def _check_cells(c: Check) -> list[Cell]:
+    e = c.expectation
+    metric = TRACK_LABEL[e.track] if TRACK_METRIC[e.track] == e.metric else f"{e.track.upper()} {e.metric}"
+    measure = metric + (f", L = {_lengths(c)}" if e.lengths else "")
+    result = Cell(c.result, 0 if c.result == PASS else 1)
+    return [Cell(e.method), Cell(e.model), Cell(measure), Cell(e.bound),
+            Cell(c.measured_text, "" if c.value is None else c.value), result, Cell(e.why)]
+
+
+def _check_id(c: Check) -> str:
+    e = c.expectation
+    return f"{row_id(e.method)}/{e.model}/{e.track}" + (f"/L{_lengths(c)}" if e.lengths else "")
+
+
+def all_tables(rows: list[Row], refs: References, cal: Calibration | None = None) -> dict[str, list[Table]]:
     """Every table by section, in page order."""
     return {"boards": [board_table(rows, b, refs) for b in BOARDS],
             "tracks": [track_table(rows, t, refs) for t in TRACK_METRIC] + [size_table(rows)],
             "lengths": [length_table(rows, t, refs) for t in TRACK_METRIC],
+            "calibration": calibration_tables(cal) if cal is not None else [],
             "others": other_tables(rows)}
 
 
@@ -241,14 +305,16 @@ def markdown_table(table: Table) -> str:
     return f"### {table.title}\n\n" + (f"{table.note}\n\n" if table.note else "") + text + "\n"
 
 
-def render_markdown(rows: list[Row], refs: References, notes: dict[str, list[str]] | None = None) -> str:
+def render_markdown(rows: list[Row], refs: References, notes: dict[str, list[str]] | None = None,
+                    cal: Calibration | None = None) -> str:
     """LEADERBOARD.md."""
-    tables = all_tables(rows, refs)
+    tables = all_tables(rows, refs, cal)
     parts = [f"# onionbench leaderboard (benchmark v{BENCHMARK_VERSION})", "",
              "Generated by `onionbench leaderboard` from `leaderboard/results/`; do not edit by hand.", "",
              "## How to read this", ""] + [f"- {line}" for line in HOW_TO_READ] + [""]
     sections = {"boards": "Boards", "tracks": "Per track (GRU core tier)",
-                "lengths": "Per sequence length (GRU core tier)", "others": "Other tiers and architectures"}
+                "lengths": "Per sequence length (GRU core tier)", "calibration": CALIBRATION_TITLE,
+                "others": "Other tiers and architectures"}
     for key, title in sections.items():
         if tables[key]:
             parts += [f"## {title}", ""] + [markdown_table(t) for t in tables[key]]

@@ -101,7 +101,8 @@ ARCHITECTURES: dict[str, Architecture] = {
                                  state="h = sum_p codes[p, x_p] (one rotated subspace per position)"),
     "hybrid_coded": Architecture("hybrid_coded", "benchmark.zoo.coded:HybridCoded", state_dim=lambda n: n,
                                  parameters=coded_parameters(HYBRID_LINEAR), title="calibration model with a hybrid code",
-                                 state=f"positions 0-{HYBRID_LINEAR - 1} linear subspaces, positions {HYBRID_LINEAR}-8 an onion in the rest"),
+                                 state=f"positions 0-{HYBRID_LINEAR - 1} in linear subspaces, the others an onion "
+                                       "in the rest"),
 }
 
 

@@ -114,10 +114,15 @@ class Expectation:
     lengths: tuple[int, ...] = ()
 
     @property
+    def bound(self) -> str:
+        """'>= 0.95' or '< 0.25'."""
+        return f">= {self.at_least:.2f}" if self.at_least is not None else f"< {self.below:.2f}"
+
+    @property
     def text(self) -> str:
-        """'>= 0.95', '< 0.25', with the lengths when restricted."""
-        bound = f">= {self.at_least:.2f}" if self.at_least is not None else f"< {self.below:.2f}"
-        return bound + (f" (L = {self.lengths[0]}-{self.lengths[-1]})" if self.lengths else "")
+        """The bound, with the lengths when restricted: '>= 0.95 (L = 2-4)'."""
+        n = self.lengths
+        return self.bound + ("" if not n else f" (L = {n[0]})" if len(n) == 1 else f" (L = {n[0]}-{n[-1]})")
 
 
 EXPECTATIONS = (

@@ -42,6 +42,10 @@ class CodedModel(nn.Module):
     """
 
     LINEAR = 0  # how many leading positions are linear; subclasses set it
+    codes: torch.Tensor  # (LINEAR, 30, N) buffer: each linear position's unit codes, already rotated
+    basis: torch.Tensor  # (N, onion_size) buffer: the onion subspace (hybrid only; all of h for OnionCoded)
+    embedding: nn.Parameter  # (30, onion_size): the onion's token embedding e (learned)
+    readout: nn.Linear  # onion_size -> 30 (learned)
 
     def __init__(self, hidden_size: int, variant: str = "ar") -> None:
         super().__init__()

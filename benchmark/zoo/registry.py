@@ -20,7 +20,8 @@ from pathlib import Path
 
 from benchmark.errors import OnionbenchError
 from benchmark.task import VARIANTS
-from benchmark.zoo.architectures import architecture, model_name, read_config
+from benchmark.zoo import calibration
+from benchmark.zoo.architectures import ModelName, architecture, model_name, read_config
 from benchmark.zoo.cards import file_sha256
 
 REGISTRY_PATH = Path(__file__).parent / "registry.json"
@@ -42,7 +43,7 @@ class ModelEntry:
     hidden_size: int
     variant: str
     seed: int
-    tier: str  # a `TIERS` name: "core" (embedded), "extended" (Hub), "lstm" (embedded)
+    tier: str  # a `TIERS` name: "core" (embedded), "extended" (Hub), "lstm" (embedded), "calibration" (embedded)
     parameters: int
     sha256: str | None = None
     test_accuracy: float | None = None
@@ -67,9 +68,17 @@ class Tier:
     """A group of registry models: one architecture, its hidden sizes, and the plan while untrained."""
 
     name: str  # also a `select` group: `onionbench score ... --models lstm`
-    architecture: str
+    architecture: str  # unused when `members` is given
     sizes: tuple[int, ...]
     plan: str  # what an untrained entry says about how and where it will be trained (README 'Reference models')
+    # explicit models instead of sizes x variants x seeds: a tier of several families, one variant each (calibration)
+    members: tuple[ModelName, ...] = ()
+
+    def models(self) -> list[ModelName]:
+        """The tier's models in registry order."""
+        if self.members:
+            return list(self.members)
+        return [ModelName(self.architecture, n, v, s) for n in self.sizes for v in VARIANTS for s in SEEDS]
 
 
 TIERS = (
@@ -79,6 +88,9 @@ TIERS = (
          "(`onionbench models publish --from`); not embedded (too large to ship in the package)"),
     Tier("lstm", "lstm", CORE_SIZES,
          "lstm tier: to be trained on CPU with `onionbench models train --architecture lstm`, then embedded"),
+    Tier(calibration.TIER, "", (), "calibration tier: to be built with `python -m benchmark.zoo.calibrate runs/"
+         "calibration`, then embedded", members=tuple(ModelName(m.architecture, m.hidden, m.variant, m.seed)
+                                                      for m in calibration.MEMBERS)),
 )
 
 
@@ -87,16 +99,16 @@ def untrained_plan(tier: str) -> str:
     return next(t.plan for t in TIERS if t.name == tier)
 
 
-def _entry(tier: Tier, hidden: int, variant: str, seed: int) -> ModelEntry:
-    name = model_name(tier.architecture, hidden, variant, seed)
-    return ModelEntry(name=name, hidden_size=hidden, variant=variant, seed=seed, tier=tier.name,
-                      parameters=architecture(tier.architecture).parameters(hidden, variant),
-                      hub_repo=f"{HUB_ORG}/{name}", plan=tier.plan, architecture=tier.architecture)
+def _entry(tier: Tier, model: ModelName) -> ModelEntry:
+    name = model_name(*model)
+    return ModelEntry(name=name, hidden_size=model.hidden, variant=model.variant, seed=model.seed, tier=tier.name,
+                      parameters=architecture(model.architecture).parameters(model.hidden, model.variant),
+                      hub_repo=f"{HUB_ORG}/{name}", plan=tier.plan, architecture=model.architecture)
 
 
 def standard_set() -> list[ModelEntry]:
     """The standard set v1, untrained (what the registry holds before any training), tier by tier."""
-    return [_entry(tier, n, v, s) for tier in TIERS for n in tier.sizes for v in VARIANTS for s in SEEDS]
+    return [_entry(tier, model) for tier in TIERS for model in tier.models()]
 
 
 def load_registry(path: Path = REGISTRY_PATH) -> dict[str, ModelEntry]:
@@ -114,7 +126,8 @@ def save_registry(entries: dict[str, ModelEntry], path: Path = REGISTRY_PATH) ->
 
 
 def select(spec: list[str], entries: dict[str, ModelEntry] | None = None) -> list[str]:
-    """Expand tier names (`core`, `extended`, `lstm`), `smoke`, `all` and model names; unknown names list the valid ones."""
+    """Expand tier names (`core`, `extended`, `lstm`, `calibration`), `smoke`, `all` and model names; unknown names
+    list the valid ones."""
     entries = entries or load_registry()
     groups = {t.name: [n for n, e in entries.items() if e.tier == t.name] for t in TIERS}
     groups.update(smoke=list(SMOKE), all=list(entries))
@@ -130,15 +143,26 @@ def select(spec: list[str], entries: dict[str, ModelEntry] | None = None) -> lis
     return list(dict.fromkeys(names))
 
 
+def finished(info: dict, entry: ModelEntry) -> bool:
+    """Is a model folder's training.json a finished build for this entry?
+
+    Zoo tiers: the full 40,000-step recipe only. The calibration tier: a finished calibration
+    build (`benchmark.zoo.calibrate`, recipe kind "calibration"), never a zoo training run.
+    """
+    recipe = info["recipe"]
+    if entry.tier == calibration.TIER:
+        return recipe.get("kind") == calibration.TIER and info["steps_done"] == recipe["steps"]
+    return recipe.get("kind") is None and info["steps_done"] == recipe["steps"] == FULL_RECIPE_STEPS
+
+
 def embed(source: Path) -> list[str]:
     """Copy finished model folders from `source` into the zoo and refresh their entries."""
     entries = load_registry()
     done = []
     for folder in sorted(p for p in source.iterdir() if (p / "training.json").exists()):
         info = json.loads((folder / "training.json").read_text())
-        if folder.name not in entries or info["steps_done"] != FULL_RECIPE_STEPS \
-                or info["recipe"]["steps"] != FULL_RECIPE_STEPS:
-            continue  # only the full recipe enters the zoo
+        if folder.name not in entries or not finished(info, entries[folder.name]):
+            continue  # only the full recipe (or a finished calibration build) enters the zoo
         target = ZOO_DIR / folder.name
         entry = entries[folder.name]
         found = read_config(folder)["architecture"]
