@@ -25,20 +25,22 @@ import torch
 
 from benchmark.data import load_split
 from benchmark.harness.submission import resolve
-from benchmark.zoo.registry import load_reference
+from benchmark.zoo.resolve import load_reference
 
 CURVES = Path(__file__).resolve().parents[1] / "leaderboard" / "curves"
 
 
 def score_on_valid(spec, model, provenance: dict, params: dict) -> dict:
-    """One fit and score on `valid`, in this process.
+    """One fit and score on `valid`, in this process (no child, no timeout: a trusted baseline).
 
-    The harness API is being redesigned; this names the one call the script needs, so a
-    change breaks here, loudly, rather than somewhere in the bookkeeping.
+    This is the one harness call the script needs, so an API change breaks here, loudly,
+    rather than somewhere in the bookkeeping.
     """
-    from benchmark.harness.runner import score_cell
+    from benchmark.harness.cell import Evaluation, run_cell
+    from benchmark.harness.plan import PLAN_SEED
 
-    return score_cell(spec, model, provenance, params=params, test=load_split("valid"), isolate=False)
+    valid = Evaluation(load_split("valid"), PLAN_SEED, name="valid")
+    return run_cell(spec, model, provenance, params=params, evaluation=valid, isolate=False)
 
 
 def _point(record: dict, steps: int, wall: float) -> dict:

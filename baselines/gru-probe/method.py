@@ -21,20 +21,21 @@ import math
 import torch
 from torch import nn
 
-MAX_LEN = 9
-VOCAB = 30
-SOS = 30
-
 
 class _Decoder(nn.Module):
-    """GRU(N, N) started from h; input = embedding of SOS / previous token, or zeros."""
+    """GRU(N, N) started from h; input = embedding of SOS / previous token, or zeros.
 
-    def __init__(self, n: int, autoregressive: bool) -> None:
+    The probe's own SOS is the extra embedding row `vocab` (it shares nothing with the
+    reference model's embedding).
+    """
+
+    def __init__(self, n: int, vocab: int, n_pos: int, autoregressive: bool) -> None:
         super().__init__()
         self.autoregressive = autoregressive
-        self.embedding = nn.Embedding(VOCAB + 1, n)
+        self.sos, self.n_pos = vocab, n_pos
+        self.embedding = nn.Embedding(vocab + 1, n)
         self.cell = nn.GRUCell(n, n)
-        self.readout = nn.Linear(n, VOCAB)
+        self.readout = nn.Linear(n, vocab)
 
     def _input(self, prev: torch.Tensor) -> torch.Tensor:
         emb = self.embedding(prev)
@@ -42,18 +43,18 @@ class _Decoder(nn.Module):
 
     def teacher_forced(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 9, 30) with the true previous tokens as inputs (training)."""
-        prev = torch.cat([torch.full_like(tokens[:, :1], SOS), tokens[:, :-1]], dim=1)
+        prev = torch.cat([torch.full_like(tokens[:, :1], self.sos), tokens[:, :-1]], dim=1)
         out = []
-        for step in range(MAX_LEN):
+        for step in range(self.n_pos):
             h = self.cell(self._input(prev[:, step]), h)
             out.append(self.readout(h))
         return torch.stack(out, dim=1)
 
     def greedy(self, h: torch.Tensor) -> torch.Tensor:
         """Logits (batch, 9, 30) feeding back the probe's own argmax (test time)."""
-        prev = torch.full((h.shape[0],), SOS, dtype=torch.long)
+        prev = torch.full((h.shape[0],), self.sos, dtype=torch.long)
         out = []
-        for _ in range(MAX_LEN):
+        for _ in range(self.n_pos):
             h = self.cell(self._input(prev), h)
             logits = self.readout(h)
             out.append(logits)
@@ -77,14 +78,16 @@ class GRUProbeMethod:
         self.autoregressive = autoregressive
         self.seed = seed
 
-    def fit(self, model, data) -> "GRUProbeMethod":
+    def fit(self, model, data) -> GRUProbeMethod:
         """Train the decoder with teacher forcing on one pool of encoded training sequences."""
         gen = torch.Generator().manual_seed(self.seed)
         pool = data.sample(self.n_samples)
-        targets = torch.where(torch.arange(MAX_LEN)[None, :] < pool.lengths[:, None], pool.tokens, -100)
+        # The padded token width is the task's maximum length: no constant to keep in sync.
+        n_pos, self.vocab_ = int(pool.tokens.shape[1]), int(model.vocab_size)
+        targets = torch.where(torch.arange(n_pos)[None, :] < pool.lengths[:, None], pool.tokens, -100)
         with torch.random.fork_rng():  # seeded init that leaves the global RNG alone
             torch.manual_seed(self.seed)
-            self.net_ = _Decoder(int(model.state_dim), self.autoregressive)
+            self.net_ = _Decoder(int(model.state_dim), self.vocab_, n_pos, self.autoregressive)
         self._train(pool.states, pool.tokens, targets, gen)
         self.net_.eval()
         return self
@@ -95,11 +98,11 @@ class GRUProbeMethod:
         opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / self.steps)))
         # Tokens past the length are padding; feed 0 there (their outputs are ignored).
-        tokens = tokens.clamp(0, VOCAB - 1)
+        tokens = tokens.clamp(0, self.vocab_ - 1)
         for _ in range(self.steps):
             idx = torch.randint(0, states.shape[0], (self.batch_size,), generator=gen)
             logits = self.net_.teacher_forced(states[idx], tokens[idx])
-            loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets[idx].reshape(-1), ignore_index=-100)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, self.vocab_), targets[idx].reshape(-1), ignore_index=-100)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

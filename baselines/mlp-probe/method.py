@@ -16,9 +16,6 @@ import math
 import torch
 from torch import nn
 
-MAX_LEN = 9
-VOCAB = 30
-
 
 class MLPProbeMethod:
     """One MLP reads all nine positions from h; read only."""
@@ -34,21 +31,23 @@ class MLPProbeMethod:
         self.weight_decay = weight_decay
         self.seed = seed
 
-    def fit(self, model, data) -> "MLPProbeMethod":
+    def fit(self, model, data) -> MLPProbeMethod:
         """Standardise the states, then train the MLP on random minibatches of the pool."""
         gen = torch.Generator().manual_seed(self.seed)
         pool = data.sample(self.n_samples)
+        # The padded token width is the task's maximum length: no constant to keep in sync.
+        self.n_pos_, self.vocab_ = int(pool.tokens.shape[1]), int(model.vocab_size)
         self.mean_ = pool.states.mean(0)
         self.scale_ = pool.states.std(0) + 1e-6
         x = (pool.states - self.mean_) / self.scale_
-        targets = torch.where(torch.arange(MAX_LEN)[None, :] < pool.lengths[:, None], pool.tokens, -100)
+        targets = torch.where(torch.arange(self.n_pos_)[None, :] < pool.lengths[:, None], pool.tokens, -100)
         self.net_ = self._build(int(model.state_dim), gen)
         self._train(x, targets, gen)
         self.net_.eval()
         return self
 
     def _build(self, n: int, gen: torch.Generator) -> nn.Sequential:
-        net = nn.Sequential(nn.Linear(n, n), nn.ReLU(), nn.Linear(n, MAX_LEN * VOCAB))
+        net = nn.Sequential(nn.Linear(n, n), nn.ReLU(), nn.Linear(n, self.n_pos_ * self.vocab_))
         with torch.no_grad():  # seeded init, independent of the global RNG
             for layer in (net[0], net[2]):
                 bound = 1.0 / math.sqrt(layer.in_features)
@@ -62,8 +61,8 @@ class MLPProbeMethod:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / self.steps)))
         for _ in range(self.steps):
             idx = torch.randint(0, x.shape[0], (self.batch_size,), generator=gen)
-            logits = self.net_(x[idx]).view(-1, MAX_LEN, VOCAB)
-            loss = nn.functional.cross_entropy(logits.reshape(-1, VOCAB), targets[idx].reshape(-1), ignore_index=-100)
+            logits = self.net_(x[idx]).view(-1, self.n_pos_, self.vocab_)
+            loss = nn.functional.cross_entropy(logits.reshape(-1, self.vocab_), targets[idx].reshape(-1), ignore_index=-100)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -72,7 +71,7 @@ class MLPProbeMethod:
     def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """All nine positions' logits, then each row's own position."""
         with torch.no_grad():
-            logits = self.net_((h.float() - self.mean_) / self.scale_).view(-1, MAX_LEN, VOCAB)
+            logits = self.net_((h.float() - self.mean_) / self.scale_).view(-1, self.n_pos_, self.vocab_)
         return logits[torch.arange(h.shape[0]), position]
 
     def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,

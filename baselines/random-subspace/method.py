@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import torch
 
-MAX_LEN = 9
-VOCAB = 30
-
 
 class RandomSubspaceMethod:
     """Read, write and interchange in 9 random orthogonal blocks of the state."""
@@ -26,15 +23,17 @@ class RandomSubspaceMethod:
         self.seed = seed
 
     # ------------------------------------------------------------------ fit
-    def fit(self, model, data) -> "RandomSubspaceMethod":
+    def fit(self, model, data) -> RandomSubspaceMethod:
         """Draw the rotation (seeded, independent of the data), then the class means."""
         n = int(model.state_dim)
         gen = torch.Generator().manual_seed(self.seed)
         q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
         q = q * torch.sign(torch.diagonal(r))[None, :]  # Haar-uniform rotation
         self.rotation_ = q.T.contiguous().float()  # z = h @ rotation_.T, h = z @ rotation_
-        self.block_ = n // MAX_LEN
         batch = data.sample(self.n_samples)
+        # The padded token width is the task's maximum length: no constant to keep in sync.
+        self.n_pos_, self.vocab_ = int(batch.tokens.shape[1]), int(model.vocab_size)
+        self.block_ = n // self.n_pos_
         self.means_ = self._class_means(self._rotate(batch.states), batch.tokens, batch.lengths)
         return self
 
@@ -44,12 +43,12 @@ class RandomSubspaceMethod:
         A (position, token) pair never seen (possible only with a tiny sample) falls back
         to the block's overall mean at that position, so read and write stay defined.
         """
-        means = torch.zeros(MAX_LEN, VOCAB, self.block_)
-        for p in range(MAX_LEN):
+        means = torch.zeros(self.n_pos_, self.vocab_, self.block_)
+        for p in range(self.n_pos_):
             rows = lengths > p
             zp, tp = z[rows][:, self._cols(p)], tokens[rows, p]
-            sums = torch.zeros(VOCAB, self.block_).index_add_(0, tp, zp)
-            counts = torch.bincount(tp, minlength=VOCAB).float()[:, None]
+            sums = torch.zeros(self.vocab_, self.block_).index_add_(0, tp, zp)
+            counts = torch.bincount(tp, minlength=self.vocab_).float()[:, None]
             fallback = zp.mean(0) if zp.shape[0] else torch.zeros(self.block_)
             means[p] = torch.where(counts > 0, sums / counts.clamp(min=1), fallback)
         return means
@@ -92,5 +91,5 @@ class RandomSubspaceMethod:
         """Take block p from the source wherever mask[:, p] is True; keep the rest of the base."""
         zb, zs = self._rotate(h_base), self._rotate(h_source)
         coord_mask = torch.zeros_like(zb, dtype=torch.bool)
-        coord_mask[:, : MAX_LEN * self.block_] = mask.repeat_interleave(self.block_, dim=1)
+        coord_mask[:, : self.n_pos_ * self.block_] = mask.repeat_interleave(self.block_, dim=1)
         return self._unrotate(torch.where(coord_mask, zs, zb))
