@@ -1,4 +1,4 @@
-"""No-input GRU probe: the paper's "GRU - no input" read-out (PAPER.md 4.3).
+"""No-input GRU probe: the paper's "GRU - no input" read-out (the paper's probe table).
 
 A *fresh* GRU whose initial hidden state is h is unrolled for nine steps with a zero input
 vector at every step; a Linear(N, 30) read-out of each step's state gives the token at
@@ -90,8 +90,3 @@ class GRUProbeNoInput:
         with torch.no_grad():
             logits = self.net_(h.float(), self.n_pos_)
         return logits[torch.arange(h.shape[0]), position]
-
-    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
-              current: torch.Tensor) -> torch.Tensor:
-        """Not attempted (tracks = ("read",)); present only to satisfy the protocol."""
-        raise NotImplementedError("gru-probe-ni is a read-only probe; it declares tracks = ('read',)")

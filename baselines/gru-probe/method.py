@@ -1,6 +1,6 @@
 """GRU-probe baseline: a read-only recurrent decoder trained on the frozen state.
 
-The paper's "GRU" probe (PAPER.md 4.3): a *fresh* GRU(N, N) whose initial hidden state is
+The paper's "GRU" probe (the paper's probe table): a *fresh* GRU(N, N) whose initial hidden state is
 h, fed the embedding of SOS and then the previous token (``autoregressive = true``) or a
 zero vector at every step (``false``), with a Linear(N, 30) read-out. It is trained with
 teacher forcing on frozen training states, as in the paper.
@@ -113,8 +113,3 @@ class GRUProbeMethod:
         with torch.no_grad():
             logits = self.net_.greedy(h.float())
         return logits[torch.arange(h.shape[0]), position]
-
-    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
-              current: torch.Tensor) -> torch.Tensor:
-        """Not attempted (tracks = ("read",)); present only to satisfy the protocol."""
-        raise NotImplementedError("gru-probe is a read-only probe; it declares tracks = ('read',)")

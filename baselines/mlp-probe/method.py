@@ -73,8 +73,3 @@ class MLPProbeMethod:
         with torch.no_grad():
             logits = self.net_((h.float() - self.mean_) / self.scale_).view(-1, self.n_pos_, self.vocab_)
         return logits[torch.arange(h.shape[0]), position]
-
-    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
-              current: torch.Tensor) -> torch.Tensor:
-        """Not attempted (tracks = ("read",)); present only to satisfy the protocol."""
-        raise NotImplementedError("mlp-probe is a read-only probe; it declares tracks = ('read',)")

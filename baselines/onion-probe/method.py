@@ -1,4 +1,4 @@
-"""Onion probe: the paper's "Onion" read-out (PAPER.md 4.3, `decode.type=godel`).
+"""Onion probe: the paper's "Onion" read-out (the paper's probe table, `decode.type=godel` in its repository).
 
 Hypothesis (read side of the onion): the final state is a sum of per-position layers of
 different magnitude, h ~= c + sum_p E[x_p] * s(p), so the tokens can be *peeled* in order:
@@ -108,8 +108,3 @@ class OnionProbe:
         with torch.no_grad():
             logits = self.net_(h.float())
         return logits[torch.arange(h.shape[0]), position]
-
-    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
-              current: torch.Tensor) -> torch.Tensor:
-        """Not attempted (tracks = ("read",)); present only to satisfy the protocol."""
-        raise NotImplementedError("onion-probe is a read-only probe; it declares tracks = ('read',)")

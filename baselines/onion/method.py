@@ -1,6 +1,6 @@
 """Onion baseline: the paper's magnitude ("onion") hypothesis, read and write.
 
-Hypothesis (Csordás et al. 2024, §4.2-4.3 of PAPER.md): the final state is a sum of
+Hypothesis (Csordás et al. 2024, the paper's §4.2-4.3): the final state is a sum of
 per-position layers of different magnitude,
 
     h ~= c + sum_p tanh(E[x_p]) * s(p),    s(p) = g * gamma**p + p * lin + b,
