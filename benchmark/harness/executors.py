@@ -60,9 +60,14 @@ class SequentialExecutor:
 
 
 def _init_worker(threads: int) -> None:
+    """In each worker: its torch threads, and death with the driver (a killed `score` must not
+    leave workers running cells nobody will record)."""
     import torch
 
+    from benchmark.harness.supervisor import follow_parent
+
     torch.set_num_threads(threads)
+    follow_parent(os.getppid())
 
 
 class LocalExecutor:
