@@ -15,6 +15,7 @@ from benchmark.data import (
     split_hash,
     write_parquet,
 )
+from benchmark.errors import OnionbenchError
 from benchmark.task import MAX_LEN, MIN_LEN, VOCAB_SIZE
 
 
@@ -74,5 +75,5 @@ def test_edited_split_file_is_rejected(tmp_path):
     edited = test[:]
     edited.tokens[0, 0] = (edited.tokens[0, 0] + 1) % VOCAB_SIZE
     write_parquet(edited, tmp_path / "test-v1.parquet")
-    with pytest.raises(ValueError, match="hash"):
+    with pytest.raises(OnionbenchError, match="hash"):
         load_split("test", tmp_path)
