@@ -19,6 +19,7 @@ from benchmark.board.leaderboard import board_rows, build_rows, load_records, ra
 from benchmark.board.stats import paired_difference
 from benchmark.errors import OnionbenchError
 from benchmark.harness.records import seal
+from benchmark.zoo.calibration import EXPECTATIONS, LINEAR, MEMBER_NAMES, ONION
 from tests.browser import CHROMEDRIVER, CHROMIUM, make_driver
 
 ROOT = Path(__file__).parent.parent
@@ -385,6 +386,58 @@ def test_page_other_architectures_have_their_own_tables(page):
 def test_page_screenshot(page, tmp_path):
     page.save_screenshot(str(tmp_path / "leaderboard.png"))
     assert (tmp_path / "leaderboard.png").stat().st_size > 10_000
+
+
+# --- the calibration section ---
+
+CALIBRATION_REGISTRY = {**REGISTRY, **{name: SimpleNamespace(tier="calibration", sha256=_sha(name),
+                                                            architecture=name.split("-")[0]) for name in MEMBER_NAMES}}
+
+
+def _calibration_records() -> list[dict]:
+    """Core rows for onion and linear-das, plus: onion writes its own model (pass), linear-das misses the
+    linear model (FAIL); the other expectations have no record."""
+    return (_core("onion", 0.6, 0.6, 0.6) + _core("linear-das", 0.3, 0.3, 0.3)
+            + [_record("onion", ONION, 64, "ar", 0, 0.95, 0.99, 0.9),
+               _record("linear-das", LINEAR, 64, "ni", 0, 0.3, 0.2, 0.17)])
+
+
+def test_calibration_section_puts_each_expectation_next_to_its_measurement():
+    artifacts = build(_calibration_records(), CALIBRATION_REGISTRY)
+    md = artifacts["LEADERBOARD.md"]
+    assert "## Calibration (models whose code is known by construction)" in md
+    assert f"expected outcomes (1 of {len(EXPECTATIONS)} expectations hold, {len(EXPECTATIONS) - 2} not scored)" in md
+    onion = next(line for line in md.splitlines() if [c.strip() for c in line.split("|")[1:3]] == ["onion", ONION])
+    assert [c.strip() for c in onion.split("|")[4:7]] == [">= 0.95", "0.990", "pass"]
+    assert "0.170 (expected >= 0.95: FAIL)" in md  # the matrix cell of linear-das on the linear model
+    checks = json.loads(artifacts["leaderboard.json"])["calibration"]
+    assert [c["result"] for c in checks[:2]] == ["pass", "FAIL"] and checks[2]["result"] == "not scored"
+    rows = {r.method: r for r in build_rows(_calibration_records(), CALIBRATION_REGISTRY)}
+    assert rows["onion"].core_models_scored == 24 and rows["onion"].headline.mean == pytest.approx(0.6)  # not on boards
+
+
+@pytest.fixture(scope="module")
+def calibration_page(tmp_path_factory):
+    if not (CHROMIUM and CHROMEDRIVER):
+        pytest.skip("needs Debian's chromium and chromium-driver")
+    path = tmp_path_factory.mktemp("calibration") / "index.html"
+    path.write_text(build(_calibration_records(), CALIBRATION_REGISTRY)["index.html"])
+    driver = make_driver()
+    driver.get(path.as_uri())
+    yield driver
+    driver.quit()
+
+
+def test_page_calibration_section_shows_expected_and_measured(calibration_page):
+    section = calibration_page.find_element("css selector", "#calibration")
+    assert "known by construction" in section.text and "not part of the boards" in section.text.lower()
+    assert _ids(calibration_page, "calibration-matrix") == ["linear-das@v1", "onion@v1"]
+    assert _column(calibration_page, "calibration-matrix", 2)[1] == "0.990 (expected >= 0.95: pass)"  # onion WRITE
+    results = _column(calibration_page, "calibration-expectations", 5)
+    assert results[:2] == ["pass", "FAIL"] and set(results[2:]) == {"not scored"}
+    header = calibration_page.find_elements("css selector", "#calibration-expectations thead th")[5]
+    header.click()  # result: pass sorts first
+    assert _column(calibration_page, "calibration-expectations", 5)[0] == "pass"
 
 
 VERIFY_ROW, VERIFY_MODELS = "random-subspace@v1", ["gru-h48-ar-s0", "gru-h48-ni-s0"]

@@ -55,10 +55,10 @@ class Calibration:
                 == (method, model, track)]
 
     def summary(self) -> str:
-        """'6 of 8 expectations hold (1 not scored)'."""
+        """'6 of 8 expectations hold, 1 not scored'."""
         passed = sum(c.result == PASS for c in self.checks)
         missing = sum(c.result == NOT_SCORED for c in self.checks)
-        return f"{passed} of {len(self.checks)} expectations hold" + (f" ({missing} not scored)" if missing else "")
+        return f"{passed} of {len(self.checks)} expectations hold" + (f", {missing} not scored" if missing else "")
 
 
 def calibration(records: list[dict], pins: dict[str, Pin]) -> Calibration:

@@ -232,7 +232,8 @@ CALIBRATION_NOTE = (
     "position in one subspace by magnitude, `linear_coded` each position in its own rotated subspace, "
     "`hybrid_coded` positions 0-3 linearly and 4-8 as an onion. The expected outcomes were stated before scoring; "
     "the right hypothesis must win on its own model and the wrong one must not. Winning here does not mean a "
-    "method works on trained models: that is what the zoo measures. Not part of the boards or the headline.")
+    "method works on trained models: that is what the zoo measures. Not part of the boards or the headline. "
+    "READ: sequence accuracy; WRITE, INTERCHANGE: IIA.")
 
 
 def calibration_tables(cal: Calibration) -> list[Table]:
@@ -242,7 +243,7 @@ def calibration_tables(cal: Calibration) -> list[Table]:
     cols = [(m, t) for m in cal.models for t in TRACK_METRIC]
     body = [[Cell(method)] + [_calibration_cell(cal, method, m, t) for m, t in cols] for method in cal.methods]
     matrix = Table("calibration-matrix", "Calibration: every method on every calibration model",
-                   ["method"] + [f"{m} {TRACK_LABEL[t]}" for m, t in cols], body,
+                   ["method"] + [f"{m} {t.upper()}" for m, t in cols], body,
                    [row_id(m) for m in cal.methods], note=CALIBRATION_NOTE)
     checks = Table("calibration-expectations", f"Calibration: expected outcomes ({cal.summary()})",
                    ["method", "model", "measure", "expected", "measured", "result", "why"],
@@ -263,9 +264,14 @@ def _calibration_cell(cal: Calibration, method: str, model: str, track: str) -> 
     if metrics is None:
         return Cell("not attempted", "")
     value = metrics[TRACK_METRIC[track]]
-    notes = [("" if not c.expectation.lengths else f"L {_lengths(c)}: {c.measured_text} ")
-             + f"(expected {c.expectation.bound}: {c.result})" for c in cal.checks_for(method, model, track)]
-    return Cell("; ".join([f"{value:.3f}"] + notes), value)
+    parts = [f"{value:.3f}"]
+    for c in cal.checks_for(method, model, track):
+        verdict = f"(expected {c.expectation.bound}: {c.result})"
+        if c.expectation.lengths:
+            parts.append(f"L {_lengths(c)}: {c.measured_text} {verdict}")
+        else:
+            parts[0] += f" {verdict}"
+    return Cell("; ".join(parts), value)
 
 
 def _lengths(c: Check) -> str:
