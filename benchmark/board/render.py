@@ -232,25 +232,24 @@ CALIBRATION_NOTE = (
     "position in one subspace by magnitude, `linear_coded` each position in its own rotated subspace, "
     "`hybrid_coded` positions 0-3 linearly and 4-8 as an onion. The expected outcomes were stated before scoring; "
     "the right hypothesis must win on its own model and the wrong one must not. Winning here does not mean a "
-    "method works on trained models: that is what the zoo measures. Not part of the boards or the headline. "
-    "READ: sequence accuracy; WRITE, INTERCHANGE: IIA.")
+    "method works on trained models: that is what the zoo measures. Not part of the boards or the headline. A "
+    "`FAIL` is a finding about the method (or the harness), never a reason to loosen the expectation; "
+    "docs/PROTOCOL.md §7 gives each one's cause.")
 
 
 def calibration_tables(cal: Calibration) -> list[Table]:
-    """Each method on each calibration model (expectations marked in their cells), then the expectations."""
+    """The expectations with their results, then each method on each calibration model (expectations marked)."""
     if not cal.records:
         return []
     cols = [(m, t) for m in cal.models for t in TRACK_METRIC]
     body = [[Cell(method)] + [_calibration_cell(cal, method, m, t) for m, t in cols] for method in cal.methods]
-    matrix = Table("calibration-matrix", "Calibration: every method on every calibration model",
-                   ["method"] + [f"{m} {t.upper()}" for m, t in cols], body,
-                   [row_id(m) for m in cal.methods], note=CALIBRATION_NOTE)
     checks = Table("calibration-expectations", f"Calibration: expected outcomes ({cal.summary()})",
                    ["method", "model", "measure", "expected", "measured", "result", "why"],
-                   [_check_cells(c) for c in cal.checks], [_check_id(c) for c in cal.checks],
-                   note="A `FAIL` is a finding about the method (or the harness), never a reason to loosen the "
-                        "expectation: docs/PROTOCOL.md, \"Calibration\", lists each one's cause.")
-    return [matrix, checks]
+                   [_check_cells(c) for c in cal.checks], [_check_id(c) for c in cal.checks], note=CALIBRATION_NOTE)
+    matrix = Table("calibration-matrix", "Calibration: every method on every calibration model",
+                   ["method"] + [f"{m} {t.upper()}" for m, t in cols], body, [row_id(m) for m in cal.methods],
+                   note="READ: sequence accuracy; WRITE, INTERCHANGE: IIA; each expectation next to its measurement.")
+    return [checks, matrix]
 
 
 def _calibration_cell(cal: Calibration, method: str, model: str, track: str) -> Cell:
