@@ -26,9 +26,9 @@ from huggingface_hub import HfApi, constants
 from benchmark.cli import main
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
+from benchmark.hashing import file_sha256
 from benchmark.zoo import hub as hublib
 from benchmark.zoo.architectures import load_model
-from benchmark.zoo.cards import file_sha256
 from benchmark.zoo.registry import MODEL_FILES, REGISTRY_PATH, ModelEntry, load_registry, save_registry
 from benchmark.zoo.resolve import model_folder
 from tests.hub_server import GitStore, OlahServer, UploadServer, git

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from benchmark.data import load_split
+from benchmark.hashing import file_sha256
 from benchmark.zoo.architectures import load_model
-from benchmark.zoo.cards import file_sha256
 from benchmark.zoo.interface import repeat_correct
 from benchmark.zoo.train import TrainConfig, train
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,8 +23,12 @@ def _run(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Completed
 
 
 def test_the_installed_wheel_scores_a_baseline_by_name_from_another_folder(tmp_path):
-    _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-         str(tmp_path / "dist"), str(ROOT), cwd=tmp_path)
+    shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools reuses build/lib: a stale copy would ship
+    try:
+        _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+             str(tmp_path / "dist"), str(ROOT), cwd=tmp_path)
+    finally:
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
     wheel = next((tmp_path / "dist").glob("onionbench-*.whl"))
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", str(venv), cwd=tmp_path)

@@ -8,9 +8,9 @@ import pytest
 
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
+from benchmark.hashing import file_sha256
 from benchmark.zoo.architectures import architecture, load_model, parse_name
 from benchmark.zoo.calibration import MEMBER_NAMES
-from benchmark.zoo.cards import file_sha256
 from benchmark.zoo.interface import repeat_correct
 from benchmark.zoo.registry import ZOO_DIR, load_registry, select, standard_set
 from benchmark.zoo.resolve import load_reference

@@ -37,7 +37,7 @@ def is_up_to_date(path: Path, inputs: dict, model_sha: str) -> bool:
 
 
 def _model_sha(name: str) -> str:
-    from benchmark.zoo.cards import file_sha256
+    from benchmark.hashing import file_sha256
     from benchmark.zoo.registry import load_registry
 
     entries = load_registry()

@@ -28,10 +28,10 @@ from torch import nn
 
 from benchmark.data import TrainSampler, heldout_keys, load_split
 from benchmark.hardware import hardware_summary
+from benchmark.hashing import file_sha256
 from benchmark.task import MAX_LEN, VOCAB_SIZE
 from benchmark.zoo.architectures import architecture, save_model
 from benchmark.zoo.calibration import GAMMA, LINEAR_SCALE, MEMBERS, Member
-from benchmark.zoo.cards import file_sha256
 from benchmark.zoo.coded import CodedModel
 from benchmark.zoo.interface import repeat_correct
 

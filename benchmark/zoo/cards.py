@@ -1,4 +1,5 @@
-"""Model folders and model cards for reference models of every registered architecture.
+"""Model folders and model cards for reference models of every registered architecture, and the
+splits dataset card.
 
 A model folder is what the Hub repo holds: `config.json` (the architecture and its
 constructor's arguments) + `model.safetensors` (both written by
@@ -8,11 +9,12 @@ constructor's arguments) + `model.safetensors` (both written by
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from benchmark.hashing import file_sha256
+from benchmark.task import BENCHMARK_VERSION
 from benchmark.zoo.architectures import DEFAULT_ARCHITECTURE, architecture, save_model
 
 if TYPE_CHECKING:
@@ -27,15 +29,6 @@ PAPER_BIBTEX = """@inproceedings{csordas2024recurrent,
   pages     = {248--262},
   year      = {2024}
 }"""
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes (used to pin weights)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_model_folder(model: nn.Module, folder: Path, info: dict, curve: list[dict]) -> str:
@@ -109,4 +102,44 @@ By length: {by_length}
 ```bibtex
 {PAPER_BIBTEX}
 ```
+"""
+
+
+def dataset_card(org: str, files: dict[str, str]) -> str:
+    """The dataset card of `{org}/onionbench-splits`: YAML (configs for `load_dataset`), then prose."""
+    from benchmark.data import SPLITS  # imported here: data imports torch, cards must not
+
+    rows = "\n".join(f"| `{name}` | `{file}` | {SPLITS[name].size:,} | {SPLITS[name].seed} | `{SPLITS[name].sha256}` |"
+                     for name, file in files.items())
+    data_files = "\n".join(f"  - split: {name}\n    path: {file}" for name, file in files.items())
+    return f"""---
+license: mit
+pretty_name: onionbench sequence-repetition splits v{BENCHMARK_VERSION}
+tags: [onionbench, interpretability, sequence-repetition]
+size_categories: [1K<n<10K]
+configs:
+- config_name: default
+  data_files:
+{data_files}
+---
+
+# onionbench sequence-repetition splits (protocol v{BENCHMARK_VERSION})
+
+The evaluation data of [onionbench](https://github.com/onionbench/onionbench): sequences of
+2-9 tokens over a 30-token vocabulary (ids 0-29), lengths uniform, tokens i.i.d. uniform, each
+split a pure function of `(seed, version)` (NumPy PCG64) with at most 20 % of the sequences of
+any one length. Columns: `tokens` (list of int, length L) and `length` (L). The reference
+models of `{org}/gru-h*-*-s*` never saw a sequence of these splits during training.
+
+| split | file | sequences | seed | content sha256 |
+|---|---|---|---|---|
+{rows}
+
+The content sha256 is computed over a canonical byte layout (`benchmark.data.split_hash`), not
+over the Parquet bytes.
+
+## Loading a pinned version
+`datasets.load_dataset(repo, revision=...)` ignores the revision when offline, so onionbench
+loads a pinned commit with `snapshot_download(repo_type="dataset", revision=COMMIT)` and reads
+the Parquet files itself (`benchmark.zoo.hub.load_hub_split`), verifying the content hash.
 """

@@ -37,8 +37,9 @@ from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, Repo
 
 from benchmark.data import SPLIT_DIR, SPLITS, Sequences, load_split
 from benchmark.errors import OnionbenchError
+from benchmark.hashing import file_sha256
 from benchmark.task import BENCHMARK_VERSION
-from benchmark.zoo.cards import file_sha256
+from benchmark.zoo.cards import dataset_card
 from benchmark.zoo.registry import HUB_ORG, MODEL_FILES, REGISTRY_PATH, ModelEntry, load_registry, save_registry, select
 
 SPLITS_REPO_NAME = "onionbench-splits"
@@ -117,44 +118,6 @@ def _source_folder(entry: ModelEntry, source: Path | None) -> Path:
 
 def _http_error(action: str, err: Exception) -> OnionbenchError:
     return OnionbenchError(f"{action}: {_one_line(err)}")
-
-
-def dataset_card(org: str, files: dict[str, str]) -> str:
-    """The dataset card of `{org}/onionbench-splits`: YAML (configs for `load_dataset`), then prose."""
-    rows = "\n".join(f"| `{name}` | `{file}` | {SPLITS[name].size:,} | {SPLITS[name].seed} | `{SPLITS[name].sha256}` |"
-                     for name, file in files.items())
-    data_files = "\n".join(f"  - split: {name}\n    path: {file}" for name, file in files.items())
-    return f"""---
-license: mit
-pretty_name: onionbench sequence-repetition splits v{BENCHMARK_VERSION}
-tags: [onionbench, interpretability, sequence-repetition]
-size_categories: [1K<n<10K]
-configs:
-- config_name: default
-  data_files:
-{data_files}
----
-
-# onionbench sequence-repetition splits (protocol v{BENCHMARK_VERSION})
-
-The evaluation data of [onionbench](https://github.com/onionbench/onionbench): sequences of
-2-9 tokens over a 30-token vocabulary (ids 0-29), lengths uniform, tokens i.i.d. uniform, each
-split a pure function of `(seed, version)` (NumPy PCG64) with at most 20 % of the sequences of
-any one length. Columns: `tokens` (list of int, length L) and `length` (L). The reference
-models of `{org}/gru-h*-*-s*` never saw a sequence of these splits during training.
-
-| split | file | sequences | seed | content sha256 |
-|---|---|---|---|---|
-{rows}
-
-The content sha256 is computed over a canonical byte layout (`benchmark.data.split_hash`), not
-over the Parquet bytes.
-
-## Loading a pinned version
-`datasets.load_dataset(repo, revision=...)` ignores the revision when offline, so onionbench
-loads a pinned commit with `snapshot_download(repo_type="dataset", revision=COMMIT)` and reads
-the Parquet files itself (`benchmark.zoo.hub.load_hub_split`), verifying the content hash.
-"""
 
 
 def _publish_splits(api: HfApi, org: str, tag: str | None, pin_path: Path, log: Log) -> str:

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from benchmark.errors import OnionbenchError
+from benchmark.hashing import file_sha256
 from benchmark.task import VARIANTS
 from benchmark.zoo import calibration
 from benchmark.zoo.architectures import ModelName, architecture, model_name, read_config
-from benchmark.zoo.cards import file_sha256
 
 REGISTRY_PATH = Path(__file__).parent / "registry.json"
 ZOO_DIR = Path(__file__).parent

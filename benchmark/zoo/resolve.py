@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmark.errors import OnionbenchError
+from benchmark.hashing import file_sha256
 from benchmark.zoo.architectures import load_model, parse_name, read_config
-from benchmark.zoo.cards import file_sha256
 from benchmark.zoo.hub import cached_folder, resolve_folder
 from benchmark.zoo.registry import ModelEntry, load_registry
 
