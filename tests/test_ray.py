@@ -79,3 +79,26 @@ def test_ray_gives_the_sequential_records_and_survives_a_killed_worker(tmp_path)
     assert _records(tmp_path / "ray") == _records(tmp_path / "sequential")
     assert len(_records(tmp_path / "ray")) == 3  # every cell written once
     assert not list((tmp_path / "ray").rglob(".tmp-*"))
+
+
+def _train(out: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", "models", "train", "--hidden", "8", "12",
+                           "--variant", "ar", "ni", "--steps", "40", "--threads", "1", "--out", str(out), "--quiet",
+                           *extra], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_models_train_on_ray_gives_the_sequential_weights(tmp_path):
+    """One Ray task per hidden size; on one CPU thread each the weights equal a sequential run's."""
+    from benchmark.hashing import file_sha256
+    from benchmark.zoo.architectures import load_model
+
+    sequential, on_ray = _train(tmp_path / "seq"), _train(tmp_path / "ray", "--ray")
+    assert sequential.returncode == 0, sequential.stdout + sequential.stderr
+    assert on_ray.returncode == 0, on_ray.stdout + on_ray.stderr
+    names = [f"gru-h{n}-{v}-s0" for n in (8, 12) for v in ("ar", "ni")]
+    for name in names:
+        assert name in on_ray.stdout, on_ray.stdout
+        load_model(tmp_path / "ray" / name)  # strict load: every tensor present, shapes right
+        weights = [file_sha256(root / name / "model.safetensors") for root in (tmp_path / "seq", tmp_path / "ray")]
+        assert weights[0] == weights[1], name

@@ -7,19 +7,21 @@ own weight vectors changes it.
 Read: logits_p(h) = A_p h + c_p, a scikit-learn `LogisticRegression` on standardised
 states, folded back into raw-state coordinates (A_p = W_p / sigma).
 
-Write (the choice, documented): change position p's probe logits only for the two tokens
-that matter and leave the other 28 as they are:
+Write (the choice, documented): move h by the difference of the class means of the new
+and the current token at position p, projected onto the span of position p's probe
+weights: ``delta = P_p (mu[p, t] - mu[p, current])``, P_p the orthogonal projector onto
+the row space of A_p. Under the linear hypothesis the token at p lives in that span, and
+the class means tell where in it each token sits; the projection keeps the edit out of the
+directions the probe says carry nothing about p. The projected means are precomputed at
+fit time, so a write is one subtraction.
 
-- the new token t is raised to ``max(logit_t, max_{j != t} logit_j + margin)``;
-- the old token is lowered to ``min(logit_current, old logit_t)`` (it swaps places with t);
-- if token == current nothing changes (even where the probe misreads: the caller knows).
-
-The edit is the minimum-norm delta achieving exactly that logit change,
-``delta = pinv(A_p) @ dlogits``, which lies in the row space (span of the weight vectors)
-of position p's probe. Softmax ignores a common shift of all logits, and the multinomial
-weights sum to zero over classes, so the logit change is centred first (the shift is
-unreachable and irrelevant) and pinv ignores that null direction. Nothing keeps
-other positions' probes fixed: under the linear hypothesis their directions are separate.
+Why not the minimal-norm edit that realises a chosen logit change (the version 1 rule,
+``pinv(A_p) @ dlogits``): raising one logit while holding the other 28 fixed is infeasible
+inside a position's few-dimensional subspace, so pinv realised it through the probe's weak,
+noise-fitted directions, which lie in other positions' subspaces. On the calibration tier's
+linear code that rule wrote at IIA 0.000 (isolate 0.002), although the code is linear by
+construction (docs/PROTOCOL.md, "Calibration"). The projection is orthogonal, so unlike
+pinv it never amplifies a direction.
 """
 
 from __future__ import annotations
@@ -33,16 +35,17 @@ class LinearProbeMethod:
     """Per-position logistic-regression probes; writes along each probe's weight span."""
 
     def __init__(self, n_samples: int = 20000, C: float = 1.0, max_iter: int = 1000,
-                 margin: float = 2.0, seed: int = 0) -> None:
+                 span_rtol: float = 1e-5, seed: int = 0) -> None:
         self.n_samples = n_samples
         self.C = C
         self.max_iter = max_iter
-        self.margin = margin
+        self.span_rtol = span_rtol
         self.seed = seed
 
     # ------------------------------------------------------------------ fit
     def fit(self, model, data) -> LinearProbeMethod:
-        """One probe per position on standardised states, then fold to raw-state coordinates."""
+        """One probe per position on standardised states, folded to raw-state coordinates,
+        then each position's class means projected onto its probe's weight span."""
         batch = data.sample(self.n_samples)
         # The padded token width is the task's maximum length: no constant to keep in sync.
         self.n_pos_, self.vocab_ = int(batch.tokens.shape[1]), int(model.vocab_size)
@@ -51,15 +54,31 @@ class LinearProbeMethod:
         z = (x - mu) / sigma
         weights = np.zeros((self.n_pos_, self.vocab_, x.shape[1]))
         bias = np.zeros((self.n_pos_, self.vocab_))
+        means = np.zeros((self.n_pos_, self.vocab_, x.shape[1]))
         for p in range(self.n_pos_):
             rows = (batch.lengths > p).numpy()
-            weights[p], bias[p] = self._probe(z[rows], batch.tokens[rows, p].numpy())
+            tokens = batch.tokens[rows, p].numpy()
+            weights[p], bias[p] = self._probe(z[rows], tokens)
+            means[p] = self._projected_means(x[rows], tokens, weights[p] / sigma)
         self.weight_ = torch.from_numpy(weights / sigma).float()  # (9, 30, N): logits = A h + c
         self.bias_ = torch.from_numpy(bias - (weights / sigma) @ mu).float()  # (9, 30)
-        # rtol drops the one null direction (the weights sum to zero over classes) and any
-        # numerically empty ones, which would otherwise blow a tiny logit shift up to a huge edit.
-        self.pinv_ = torch.linalg.pinv(self.weight_.double(), rtol=1e-5).float()  # (9, N, 30)
+        self.means_ = torch.from_numpy(means).float()  # (9, 30, N): P_p mu[p, v]
         return self
+
+    def _projected_means(self, x: np.ndarray, tokens: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """(30, N) class means of the states, projected onto the row space of the probe `a` (30, N).
+
+        The row space comes from an SVD, keeping singular values above `span_rtol` of the
+        largest: this drops the one null direction (multinomial weights sum to zero over
+        classes) and numerically empty ones. A token absent from the sample gets the mean of
+        all rows, so writing it is a zero shift rather than a jump to the origin.
+        """
+        _, s, vt = np.linalg.svd(a, full_matrices=False)
+        basis = vt[s > self.span_rtol * s.max()]  # (r, N), orthonormal rows
+        means = np.tile(x.mean(0), (self.vocab_, 1))
+        for v in np.unique(tokens):
+            means[v] = x[tokens == v].mean(0)
+        return (means @ basis.T) @ basis
 
     def _probe(self, z: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(30, N) weights and (30,) bias of one multinomial probe.
@@ -86,15 +105,6 @@ class LinearProbeMethod:
 
     def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
               current: torch.Tensor) -> torch.Tensor:
-        """Minimal-norm edit in the probe's weight span: t wins by `margin`, current demoted."""
-        logits = self.read(h, position)
-        rows = torch.arange(h.shape[0])
-        old_t, old_cur = logits[rows, token], logits[rows, current]
-        others = logits.scatter(1, token[:, None], float("-inf")).amax(1)
-        dlogits = torch.zeros_like(logits)
-        dlogits[rows, current] = torch.clamp(old_t - old_cur, max=0.0)
-        dlogits[rows, token] = torch.clamp(others + self.margin - old_t, min=0.0)
-        dlogits = dlogits - dlogits.mean(1, keepdim=True)  # a common shift is free: drop it
-        delta = torch.einsum("bnv,bv->bn", self.pinv_[position], dlogits)
-        delta = delta * (token != current)[:, None]  # writing the token already there is a no-op
-        return h.float() + delta
+        """Shift h by the projected class-mean difference of the new and the current token."""
+        delta = self.means_[position, token] - self.means_[position, current]
+        return h.float() + delta  # token == current gives delta = 0: a no-op, as it should be

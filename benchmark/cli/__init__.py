@@ -19,18 +19,47 @@ def _cmd_models_train(args: argparse.Namespace) -> int:
 
     from benchmark.zoo.train import TrainConfig, train
 
+    members = tuple((v, s) for v in args.variant for s in args.seed)
+    configs = [TrainConfig(hidden=n, members=members, architecture=args.architecture,
+                           **({"steps": args.steps} if args.steps else {})) for n in args.hidden]
+    if args.ray is not None:
+        return _train_on_ray(args, configs)
     if args.threads:
         torch.set_num_threads(args.threads)
-    members = tuple((v, s) for v in args.variant for s in args.seed)
-    config = TrainConfig(hidden=args.hidden, members=members, architecture=args.architecture,
-                         **({"steps": args.steps} if args.steps else {}))
-    print(f"training {len(members)} {args.architecture} model(s) of hidden size {args.hidden} for {config.steps:,} "
-          f"steps into {args.out} on {torch.get_num_threads()} thread(s) (rerun the same command to resume)")
-    for folder in train(config, Path(args.out), progress=not args.quiet, device=args.device):
-        info = _read_json(folder / "training.json")
-        print(f"{info['name']}: test exact match {info['test_exact_match']:.4f}, "
-              f"{info['model_seconds']:.0f} s per model, -> {folder}")
+    for config in configs:
+        print(f"training {len(members)} {args.architecture} model(s) of hidden size {config.hidden} for "
+              f"{config.steps:,} steps into {args.out} on {torch.get_num_threads()} thread(s) "
+              "(rerun the same command to resume)")
+        for folder in train(config, Path(args.out), progress=not args.quiet, device=args.device):
+            _print_trained(_read_json(folder / "training.json"), folder)
     return 0
+
+
+def _print_trained(info: dict, folder) -> None:
+    print(f"{info['name']}: test exact match {info['test_exact_match']:.4f}, "
+          f"{info['model_seconds']:.0f} s per model, -> {folder}")
+
+
+def _train_on_ray(args: argparse.Namespace, configs: list) -> int:
+    """One Ray task per hidden size; each declares its threads as CPUs, and a GPU when --device is one."""
+    from benchmark.harness.ray_executor import RayResources, map_tasks
+    from benchmark.zoo.train import TrainJob, run_job
+
+    threads = args.threads or 1
+    gpus = 0.0 if args.device == "cpu" else 1.0
+    jobs = [TrainJob(c, str(Path(args.out).resolve()), args.device, threads) for c in configs]
+    where = args.ray or "a local instance"
+    print(f"training {len(jobs)} ensemble(s) (hidden {', '.join(str(c.hidden) for c in configs)}) as Ray tasks on "
+          f"{where}, {threads} CPU(s){' and 1 GPU' if gpus else ''} each (rerun the same command to resume)")
+    failed = 0
+    for job, infos, error in map_tasks(run_job, jobs, RayResources(cpus=threads, gpus=gpus), args.ray or None):
+        if error is not None:
+            failed += 1
+            print(f"hidden {job.config.hidden}: failed: {error}", file=sys.stderr)
+            continue
+        for info in infos or []:
+            _print_trained(info, info["folder"])
+    return 1 if failed else 0
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -235,7 +264,8 @@ def _add_models_commands(commands) -> None:
     train = models_cmd.add_parser("train", help="train reference models with the paper's recipe (resumable)")
     train.add_argument("--architecture", default="gru",
                        help="model family (default gru; lstm: state (h, c), state_dim 2N)")
-    train.add_argument("--hidden", type=int, required=True, help="hidden size N")
+    train.add_argument("--hidden", type=int, nargs="+", required=True,
+                       help="hidden size(s) N; one ensemble per size, one after another (or at once with --ray)")
     train.add_argument("--variant", nargs="+", choices=VARIANTS, default=["ar"],
                        help="decoder variant(s); several are trained together as one ensemble")
     train.add_argument("--seed", type=int, nargs="+", default=[0], help="seed(s); one model per (variant, seed)")
@@ -245,6 +275,9 @@ def _add_models_commands(commands) -> None:
     train.add_argument("--threads", type=int, help="torch threads (default: torch's, which follows OMP_NUM_THREADS)")
     train.add_argument("--device", default="cpu", help="torch device for the training steps, e.g. cuda (default "
                        "cpu; data, validation and checkpoints stay on the CPU, so a run resumes anywhere)")
+    train.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="one Ray task per hidden size: on the "
+                       "cluster at ADDRESS (auto or host:port), or on a local instance started for the run (needs "
+                       "pip install 'onionbench[ray]'; --out must be a folder every node sees)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=_cmd_models_train)
 

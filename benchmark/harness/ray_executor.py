@@ -14,13 +14,16 @@ Ray is an optional extra: `pip install 'onionbench[ray]'`.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from benchmark.errors import OnionbenchError
 from benchmark.harness.executors import CellTask, execute, failed_record
 
 RETRIES = 1  # a cell whose worker dies is run once more, then recorded as failed
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,29 @@ class RayExecutor:
         except ray.exceptions.RayError as err:  # the worker died twice, or the node was lost
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             return failed_record(task, f"the cell's Ray worker died (retried {RETRIES}x): {reason}")
+
+
+def map_tasks(fn: Callable[[T], R], items: list[T], resources: RayResources,
+              address: str | None = None) -> Iterator[tuple[T, R | None, str | None]]:
+    """Run ``fn(item)`` as one Ray task per item; yield ``(item, result, None)`` or
+    ``(item, None, reason)`` as tasks finish.
+
+    Why a second entry point: cells are not the only independent work. Training one
+    ensemble per hidden size (`onionbench models train --ray`) has the same shape, and
+    the same retry rule: a task whose worker dies runs once more, then is reported with
+    the reason instead of taking the other tasks down. `fn` must be importable by the
+    workers (a module-level function of the installed package).
+    """
+    ray = _ray()
+    connect(address)
+    remote = ray.remote(num_cpus=resources.cpus, num_gpus=resources.gpus,
+                        memory=int(resources.memory_gb * 1024**3), max_retries=RETRIES)(fn)
+    pending = {remote.remote(item): item for item in items}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        item = pending.pop(done[0])
+        try:
+            yield item, ray.get(done[0]), None
+        except ray.exceptions.RayError as err:  # the task raised, or its worker died twice
+            text = str(err).strip()
+            yield item, None, text.splitlines()[-1] if text else type(err).__name__

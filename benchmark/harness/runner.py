@@ -15,14 +15,14 @@ from tqdm import tqdm
 
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
-from benchmark.harness.cell import ScoreSettings, cell_inputs, run_cell
+from benchmark.harness.cell import ScoreSettings, cell_inputs
 from benchmark.harness.defaults import DEFAULT_BUDGET, default_results
 from benchmark.harness.executors import CellTask, Executor, SequentialExecutor
 from benchmark.harness.isolation import Limits
 from benchmark.harness.records import cell_key, read_record, record_path, write_atomic
 from benchmark.harness.submission import MethodSpec
 
-__all__ = ["DEFAULT_BUDGET", "ScoreSettings", "default_results", "is_up_to_date", "run_cell", "score_many"]
+__all__ = ["DEFAULT_BUDGET", "ScoreSettings", "default_results", "is_up_to_date", "score_many"]
 
 
 def is_up_to_date(path: Path, inputs: dict, model_sha: str) -> bool:

@@ -193,3 +193,26 @@ def _finished(folder: Path, config: TrainConfig) -> bool:
     if not info.exists():
         return False
     return json.loads(info.read_text()).get("steps_done") == config.steps
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    """One ensemble to train somewhere else (a Ray task): everything `train` needs, as plain data."""
+
+    config: TrainConfig
+    out: str
+    device: str = "cpu"
+    threads: int = 1
+
+
+def run_job(job: TrainJob) -> list[dict]:
+    """Train (or resume) one ensemble without a progress bar; its members' training.json contents.
+
+    The remote side of `onionbench models train --ray`: one task per hidden size, so a
+    cluster trains the sizes at once while each ensemble keeps its batched speed-up.
+    Checkpoints go to the shared `out`, so a task that is retried, or a later run of the
+    same command, resumes where the last one stopped.
+    """
+    torch.set_num_threads(job.threads)
+    folders = train(job.config, Path(job.out), progress=False, device=job.device)
+    return [json.loads((folder / "training.json").read_text()) | {"folder": str(folder)} for folder in folders]
