@@ -14,7 +14,7 @@ paper pairs inside a batch) means a step encodes nothing, so the number of steps
 tied to the encoding budget; only the pool is.
 
 Differences from the paper (table in baselines/README.md): all lengths 2..9 (the
-benchmark's INTERCHANGE track), a far shorter schedule, and a Cayley orthogonal map instead
+benchmark's INTERCHANGE track), a far shorter schedule at a 10x higher lr, and a Cayley orthogonal map instead
 of the matrix exponential (same set of rotations, about 8x cheaper per step at N=256).
 
 The fitted state is plain tensors (rotation, coordinate owners, mean codes, linear
@@ -60,7 +60,7 @@ def _interchange(rotation: torch.Tensor, owners: torch.Tensor, h_base: torch.Ten
 class LinearDAS:
     """Rotation + learned per-position subspaces; native interchange."""
 
-    def __init__(self, steps: int = 1500, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.1,
+    def __init__(self, steps: int = 1500, batch_size: int = 256, lr: float = 1e-2, weight_decay: float = 0.1,
                  mask_reg: float = 1e-3, pool_size: int = 100000, read_samples: int = 20000,
                  read_max_iter: int = 1000, orthogonal_map: str = "cayley", seed: int = 0) -> None:
         self.steps = steps
@@ -91,7 +91,13 @@ class LinearDAS:
         return self
 
     def _train(self, net: _Intervention, model, data, pool) -> None:
-        """AdamW (the paper's lr and weight decay, constant lr) on the decoder's cross-entropy."""
+        """AdamW (the paper's weight decay, constant lr) on the decoder's cross-entropy.
+
+        The lr is 10x the paper's 1e-3 because the schedule is 40x shorter: at 1e-3 and 1,500
+        steps the coordinate assignment (logits start at N(0, 0.01^2) against Gumbel noise of
+        scale 1) barely moves, and the baseline missed its own calibration model (INTERCHANGE
+        0.176 on the linear code). The lr was chosen on `valid` curves (baselines/README.md).
+        """
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         by_length = _length_index(pool.lengths)
         for _ in range(self.steps):
