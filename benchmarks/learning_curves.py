@@ -48,7 +48,7 @@ def _point(record: dict, steps: int, wall: float) -> dict:
         raise SystemExit(f"steps={steps}: the fit failed: {record['error']}")
     return {"steps": steps, "fit_seconds": record["fit"]["seconds"],
             "sequences_drawn": record["fit"]["sequences_drawn"], "wall_seconds": round(wall, 1),
-            "metrics": record["metrics"]}
+            "metrics": record["metrics"], "by_length": record["by_length"]}  # length 9 is the paper's view
 
 
 def _load(path: Path, key: dict) -> dict:
