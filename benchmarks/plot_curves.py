@@ -1,0 +1,80 @@
+"""Plot the committed learning curves: each baseline's `valid` scores against its fit steps.
+
+Why a plot next to the data: issue #13 asks that a reader can see, not just be told, that
+a default schedule sits on its curve's plateau. Reads every
+`leaderboard/curves/<method>/<model>[-<override>].json` written by
+`benchmarks/learning_curves.py` and draws one SVG per method,
+`leaderboard/curves/<method>.svg`: one panel per metric the method attempts, one line per
+curve file (model plus any fixed override such as `lr0.01`), log-scaled steps. The SVG is
+deterministic (fixed hash salt, no date), so an unchanged curve gives an unchanged file.
+
+    python benchmarks/plot_curves.py            # every method with curves
+    python benchmarks/plot_curves.py linear-das
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+CURVES = Path(__file__).resolve().parents[1] / "leaderboard" / "curves"
+PANELS = (("read", "sequence_accuracy", "READ seq. acc."), ("write", "iia", "WRITE IIA"),
+          ("interchange", "iia", "INTERCHANGE IIA"))
+
+
+def load_curves(method_dir: Path) -> dict[str, list[dict]]:
+    """Curve label -> points sorted by steps. The label is the model plus its lr, when the
+    method has one: a curve run before a default changed still says what it measured."""
+    curves = {}
+    for path in sorted(method_dir.glob("*.json")):
+        curve = json.loads(path.read_text())
+        lr = curve["params"].get("lr")
+        label = curve["model"] + (f", lr {lr:g}" if lr is not None else "")
+        curves[label] = sorted(curve["points"], key=lambda p: p["steps"])
+    return curves
+
+
+def plot_method(method_dir: Path) -> Path:
+    """Draw one method's curves; returns the SVG's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
+    plt.rcParams["svg.hashsalt"] = "onionbench"  # stable element ids: the file changes only with the data
+    curves = load_curves(method_dir)
+    panels = [p for p in PANELS if any(pt["metrics"].get(p[0]) for pts in curves.values() for pt in pts)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    for ax, (track, metric, title) in zip(axes[0], panels, strict=True):
+        for label, points in curves.items():
+            xy = [(p["steps"], p["metrics"][track][metric]) for p in points if p["metrics"].get(track)]
+            if xy:
+                ax.plot(*zip(*xy, strict=True), marker="o", label=label)
+        ax.set(xscale="log", xlabel="fit steps", title=title, ylim=(0, 1.02))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels collide
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(f"{method_dir.name}: learning curves on the valid split")
+    fig.tight_layout()
+    out = method_dir.with_suffix(".svg")
+    fig.savefig(out, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("methods", nargs="*", help="methods to plot (default: every method with curves)")
+    args = parser.parse_args(argv)
+    dirs = [CURVES / m for m in args.methods] or sorted(d for d in CURVES.iterdir() if d.is_dir())
+    for d in dirs:
+        if not d.is_dir():
+            raise SystemExit(f"no curves for {d.name}: run benchmarks/learning_curves.py {d.name} MODEL --steps ...")
+        print(f"wrote {plot_method(d)}")
+
+
+if __name__ == "__main__":
+    main()
