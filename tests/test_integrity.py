@@ -13,15 +13,18 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from benchmark.data import heldout_keys
 from benchmark.harness.cell import fresh_evaluation, run_cell
 from benchmark.harness.guard import Forbidden, ForbiddenStateError, inspect_fitted, serialise
+from benchmark.harness.interface import FitData
 from benchmark.harness.isolation import Limits
 from benchmark.harness.records import record_path, validate, write_atomic
 from benchmark.harness.submission import load_spec
-from benchmark.harness.verify import compare_fresh, within_interval
+from benchmark.harness.verify import compare_fresh, verify_evaluation, within_interval
 from benchmark.zoo.resolve import load_reference
 
 ROOT = Path(__file__).parent.parent
@@ -127,6 +130,27 @@ def test_verify_fresh_passes_an_honest_method_and_fails_the_memoriser(tmp_path):
     cheat = subprocess.run([sys.executable, "-m", "benchmark.cli", "verify", str(CHEATS / "memoriser"), "--fresh",
                             "--results", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, env=env)
     assert cheat.returncode == 1 and "memorised the public split" in cheat.stdout, cheat.stdout + cheat.stderr
+
+
+def test_verify_fresh_repeats_the_committed_fit():
+    """verify --fresh scores the committed fit on a fresh split: the training stream must not change.
+
+    Holding the fresh sequences out of fit (as `score --fresh` does) changes the stream, so
+    a trained method is re-fitted differently and its fit-to-fit spread is tested as if it
+    were sampling noise; that failed honest baselines (onion, linear-das, gru-probe).
+    """
+    model, _ = load_reference("gru-h48-ar-s0")
+
+    def first_draws(extra: np.ndarray) -> torch.Tensor:
+        data = FitData(model, np.concatenate([heldout_keys(), extra]), seed=0, budget=10**6)
+        return data.sample(5000).tokens
+
+    committed = first_draws(np.zeros(0, dtype=np.int64))
+    for_verify, _ = verify_evaluation(seed=12345)
+    assert torch.equal(first_draws(for_verify.extra_heldout), committed)
+    for_score, _ = fresh_evaluation(seed=12345)
+    assert not torch.equal(first_draws(for_score.extra_heldout), committed)  # why verify must differ
+    assert torch.equal(for_verify.test.tokens, for_score.test.tokens)  # the same fresh split either way
 
 
 def test_sampling_interval_accepts_noise_and_rejects_a_gap():
