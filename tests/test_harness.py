@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,16 @@ def test_verify_compares_a_record_whose_track_went_missing_without_crashing():
     new = {**old, "metrics": {**old["metrics"], "write": None}}
     check = compare_exact(old, new)
     assert not check.matches and "write: recorded scored, now not attempted" in check.detail
+
+
+def test_records_are_written_with_the_usual_file_mode(tmp_path):
+    """mkstemp creates 0600 files; a record must be as readable as any file the user writes."""
+    from benchmark.harness.records import write_atomic
+
+    path = tmp_path / "m" / "x.json"
+    old = os.umask(0o022)
+    try:
+        write_atomic(path, {"a": 1})
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

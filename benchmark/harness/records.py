@@ -69,6 +69,12 @@ def record_path(results: Path, method: str, model: str) -> Path:
     return Path(results) / method / f"{model}.json"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, record: dict) -> None:
     """Temporary file in the same folder, fsync, rename: a kill never leaves a partial record."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,6 +84,7 @@ def write_atomic(path: Path, record: dict) -> None:
             f.write(json.dumps(record, indent=1, sort_keys=True) + "\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a record is as readable as any file written here
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
