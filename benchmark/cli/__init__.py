@@ -55,7 +55,9 @@ def _train_on_ray(args: argparse.Namespace, configs: list) -> int:
     for job, infos, error in map_tasks(run_job, jobs, RayResources(cpus=threads, gpus=gpus), args.ray or None):
         if error is not None:
             failed += 1
-            print(f"hidden {job.config.hidden}: failed: {error}", file=sys.stderr)
+            text = str(error).strip()  # a task's error ends with the exception it raised
+            print(f"hidden {job.config.hidden}: failed: {text.splitlines()[-1] if text else type(error).__name__}",
+                  file=sys.stderr)
             continue
         for info in infos or []:
             _print_trained(info, info["folder"])

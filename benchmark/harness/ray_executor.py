@@ -69,35 +69,27 @@ class RayExecutor:
         self.resources = resources
 
     def run(self, tasks: list[CellTask]) -> Iterator[tuple[CellTask, dict]]:
-        ray = _ray()
-        connect(self.address)
-        remote = ray.remote(num_cpus=self.resources.cpus, num_gpus=self.resources.gpus,
-                            memory=int(self.resources.memory_gb * 1024**3), max_retries=RETRIES)(_run_cell)
-        pending = {remote.remote(task): task for task in tasks}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            task = pending.pop(done[0])
-            yield task, self._result(ray, done[0], task)
+        for task, record, error in map_tasks(_run_cell, tasks, self.resources, self.address):
+            yield task, record if record is not None else _died(task, error)
 
-    @staticmethod
-    def _result(ray, ref, task: CellTask) -> dict:
-        try:
-            return ray.get(ref)
-        except ray.exceptions.RayError as err:  # the worker died twice, or the node was lost
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            return failed_record(task, f"the cell's Ray worker died (retried {RETRIES}x): {reason}")
+
+def _died(task: CellTask, error: Exception | None) -> dict:
+    """The failed record of a cell whose worker died twice, or whose node was lost."""
+    text = str(error).strip()
+    reason = text.splitlines()[0] if text else type(error).__name__
+    return failed_record(task, f"the cell's Ray worker died (retried {RETRIES}x): {reason}")
 
 
 def map_tasks(fn: Callable[[T], R], items: list[T], resources: RayResources,
-              address: str | None = None) -> Iterator[tuple[T, R | None, str | None]]:
+              address: str | None = None) -> Iterator[tuple[T, R | None, Exception | None]]:
     """Run ``fn(item)`` as one Ray task per item; yield ``(item, result, None)`` or
-    ``(item, None, reason)`` as tasks finish.
+    ``(item, None, error)`` as tasks finish.
 
-    Why a second entry point: cells are not the only independent work. Training one
-    ensemble per hidden size (`onionbench models train --ray`) has the same shape, and
-    the same retry rule: a task whose worker dies runs once more, then is reported with
-    the reason instead of taking the other tasks down. `fn` must be importable by the
-    workers (a module-level function of the installed package).
+    The one place that talks to Ray: cells (`RayExecutor`) and training one ensemble per
+    hidden size (`onionbench models train --ray`) both go through it, with the same retry
+    rule: a task whose worker dies runs once more, then comes back as its error instead of
+    taking the other tasks down. `fn` must be importable by the workers (a module-level
+    function of the installed package).
     """
     ray = _ray()
     connect(address)
@@ -108,7 +100,8 @@ def map_tasks(fn: Callable[[T], R], items: list[T], resources: RayResources,
         done, _ = ray.wait(list(pending), num_returns=1)
         item = pending.pop(done[0])
         try:
-            yield item, ray.get(done[0]), None
+            result = ray.get(done[0])
         except ray.exceptions.RayError as err:  # the task raised, or its worker died twice
-            text = str(err).strip()
-            yield item, None, text.splitlines()[-1] if text else type(err).__name__
+            yield item, None, err
+        else:
+            yield item, result, None
