@@ -3,7 +3,7 @@
 Why a plot next to the data: issue #13 asks that a reader can see, not just be told, that
 a default schedule sits on its curve's plateau. Reads every
 `leaderboard/curves/<method>/<model>[-<override>].json` written by
-`benchmarks/learning_curves.py` and draws one SVG per method,
+`benchmarks/learning_curves.py` (and `-long.json` files of `benchmarks/long_schedule.py`) and draws one SVG per method,
 `leaderboard/curves/<method>.svg`: one panel per metric the method attempts, one line per
 curve file (model plus any fixed override such as `lr0.01`), log-scaled steps. The SVG is
 deterministic (fixed hash salt, no date), so an unchanged curve gives an unchanged file.
@@ -20,7 +20,14 @@ from pathlib import Path
 
 CURVES = Path(__file__).resolve().parents[1] / "leaderboard" / "curves"
 PANELS = (("read", "sequence_accuracy", "READ seq. acc."), ("write", "iia", "WRITE IIA"),
-          ("interchange", "iia", "INTERCHANGE IIA"))
+          ("interchange", "iia", "INTERCHANGE IIA"), ("interchange", "L9", "INTERCHANGE IIA, length 9"))
+
+
+def value(point: dict, track: str, metric: str) -> float | None:
+    """A point's metric; "L9" is the length-9 by_length entry (the paper's linear test)."""
+    if metric == "L9":
+        return point.get("by_length", {}).get(track, {}).get("9")
+    return (point["metrics"].get(track) or {}).get(metric)
 
 
 def load_curves(method_dir: Path) -> dict[str, list[dict]]:
@@ -31,6 +38,8 @@ def load_curves(method_dir: Path) -> dict[str, list[dict]]:
         curve = json.loads(path.read_text())
         lr = curve["params"].get("lr")
         label = curve["model"] + (f", lr {lr:g}" if lr is not None else "")
+        if "schedule" in curve:  # benchmarks/long_schedule.py: one long fit scored along the way
+            label += ", one long fit"
         curves[label] = sorted(curve["points"], key=lambda p: p["steps"])
     return curves
 
@@ -45,11 +54,11 @@ def plot_method(method_dir: Path) -> Path:
 
     plt.rcParams["svg.hashsalt"] = "onionbench"  # stable element ids: the file changes only with the data
     curves = load_curves(method_dir)
-    panels = [p for p in PANELS if any(pt["metrics"].get(p[0]) for pts in curves.values() for pt in pts)]
+    panels = [p for p in PANELS if any(value(pt, p[0], p[1]) is not None for pts in curves.values() for pt in pts)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
     for ax, (track, metric, title) in zip(axes[0], panels, strict=True):
         for label, points in curves.items():
-            xy = [(p["steps"], p["metrics"][track][metric]) for p in points if p["metrics"].get(track)]
+            xy = [(p["steps"], v) for p in points if (v := value(p, track, metric)) is not None]
             if xy:
                 ax.plot(*zip(*xy, strict=True), marker="o", label=label)
         ax.set(xscale="log", xlabel="fit steps", title=title, ylim=(0, 1.02))

@@ -88,13 +88,10 @@ def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
 
 def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluation, settings: ScoreSettings,
                    params: dict, record: dict, isolate: bool, limits: Limits) -> None:
-    ctx = model_context(model, evaluation.test, make_plan(evaluation.test, evaluation.plan_seed))
+    ctx, queries, orders, public = _prepare(model, evaluation)
     record["bounds"] = {"oracle": oracle_metrics(ctx), "identity": identity_metrics(ctx),
                         "identity_by_length": identity_by_length(ctx)}
     record["kept_by_length"] = kept_by_length(ctx)
-    queries = {name: track.queries(ctx) for name, track in TRACKS.items()}
-    orders = {name: _order(q) for name, q in queries.items()}
-    public = {name: {k: v[orders[name]] for k, v in q.public.items()} for name, q in queries.items()}
     heldout = np.concatenate([heldout_keys(), evaluation.extra_heldout])
     job = FitJob(str(spec.folder), params, settings.seed, settings.budget, heldout)
     start = time.perf_counter()
@@ -107,6 +104,32 @@ def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluat
     answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
     _score(ctx, queries, answers, record)
     record["eval_seconds"] = round(max(time.perf_counter() - start - fit.seconds, 0.0), 2)
+
+
+def _prepare(model: torch.nn.Module, evaluation: Evaluation) -> tuple[
+        ModelContext, dict[str, TrackQueries], dict[str, torch.Tensor], dict[str, Tensors]]:
+    """The model's context on the evaluation split, every track's queries, and their shuffled public rows."""
+    ctx = model_context(model, evaluation.test, make_plan(evaluation.test, evaluation.plan_seed))
+    queries = {name: track.queries(ctx) for name, track in TRACKS.items()}
+    orders = {name: _order(q) for name, q in queries.items()}
+    public = {name: {k: v[orders[name]] for k, v in q.public.items()} for name, q in queries.items()}
+    return ctx, queries, orders, public
+
+
+def score_fitted(method: object, model: torch.nn.Module, evaluation: Evaluation, *, seed: int = 0) -> dict:
+    """{"metrics", "by_length"} of an already fitted method object, scored in this process.
+
+    Why it exists: a research script that follows one long fit (benchmarks/long_schedule.py)
+    scores snapshots of it without re-fitting each one. The scoring is the cell's own
+    (same queries, shuffle, checks and metrics), but there is no isolation, no pickle round
+    trip and no record: for trusted baselines only, never for the leaderboard.
+    """
+    ctx, queries, orders, public = _prepare(model, evaluation)
+    answers = answer_queries(method, public, seed=seed)
+    answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
+    out: dict = {"metrics": dict.fromkeys(TRACKS), "by_length": {}}
+    _score(ctx, queries, answers, out)
+    return {"metrics": out["metrics"], "by_length": out["by_length"]}
 
 
 def _order(q: TrackQueries) -> torch.Tensor:
@@ -184,4 +207,4 @@ def cell_inputs(spec: MethodSpec, test: Sequences, settings: ScoreSettings, para
 
 
 __all__ = ["DEFAULT_BUDGET", "Evaluation", "ScoreSettings", "cell_inputs", "fresh_evaluation", "one_line",
-           "run_cell", "shipped_evaluation"]
+           "run_cell", "score_fitted", "shipped_evaluation"]

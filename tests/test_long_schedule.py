@@ -1,0 +1,88 @@
+"""benchmarks/long_schedule.py: the driven fit is the baseline's own, and a resumed run is an uninterrupted one.
+
+Both claims carry the issue #13 long-schedule numbers: a curve read off one long fit only
+stands for k-step fits if the first k driven steps equal `fit` with steps=k, and a run
+spread over several sessions only counts if resuming changes nothing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.data import load_split
+from benchmark.harness.cell import Evaluation, run_cell
+from benchmark.harness.plan import PLAN_SEED
+from benchmark.harness.submission import resolve
+from benchmark.zoo.resolve import load_reference
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECK = ROOT / "benchmark" / "zoo" / "check" / "gru-h16-ar-check"
+SMALL = {"linear-das": {"pool_size": 800, "read_samples": 800, "lr": 1e-2},
+         "onion": {"pool_size": 800, "read_steps": 20, "lr": 1e-2, "weight_decay": 0.1}}
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("long_schedule", ROOT / "benchmarks" / "long_schedule.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def script():
+    return _script()
+
+
+@pytest.fixture(scope="module")
+def check_model():
+    return load_reference(str(CHECK))
+
+
+def test_linear_das_driven_fit_equals_the_harness_fit(script, check_model, tmp_path):
+    """Same valid-split metrics as `run_cell` (the baseline's own fit, pickled and scored) at steps=12."""
+    model, provenance = check_model
+    spec = resolve("linear-das")
+    params = SMALL["linear-das"]
+    curve = script.run_schedule(spec, model, provenance, params, [12], tmp_path / "c.pt", tmp_path / "c.json",
+                                save_every=5)
+    valid = Evaluation(load_split("valid"), PLAN_SEED, name="valid")
+    record = run_cell(spec, model, provenance, params={**params, "steps": 12}, evaluation=valid, isolate=False)
+    assert record["status"] == "ok", record["error"]
+    assert curve["points"][0]["metrics"] == record["metrics"]
+    assert curve["points"][0]["by_length"] == record["by_length"]
+
+
+@pytest.mark.parametrize("method", ["linear-das", "onion"])
+def test_a_resumed_run_equals_an_uninterrupted_one(script, check_model, tmp_path, method):
+    model, provenance = check_model
+    spec = resolve(method)
+    params = SMALL[method]
+    whole = script.run_schedule(spec, model, provenance, params, [4, 10], tmp_path / "a.pt", tmp_path / "a.json",
+                                save_every=3)
+    script.run_schedule(spec, model, provenance, params, [4, 10], tmp_path / "b.pt", tmp_path / "b.json",
+                        save_every=3, stop_after=7)  # as if the session ended at step 7
+    assert torch.load(tmp_path / "b.pt", weights_only=False)["step"] == 7
+    assert [p["steps"] for p in json.loads((tmp_path / "b.json").read_text())["points"]] == [4]
+    resumed = script.run_schedule(spec, model, provenance, params, [4, 10], tmp_path / "b.pt", tmp_path / "b.json",
+                                  save_every=3)
+    strip = [{k: v for k, v in p.items() if k != "seconds_since_start"} for p in whole["points"]]
+    assert [{k: v for k, v in p.items() if k != "seconds_since_start"} for p in resumed["points"]] == strip
+    a, b = (torch.load(tmp_path / f"{x}.pt", weights_only=False) for x in "ab")
+    assert a["step"] == b["step"] == 10
+    tensors = "net" if method == "linear-das" else "params"
+    for name, value in a[tensors].items():
+        assert torch.equal(value, b[tensors][name]), name
+
+
+def test_a_checkpoint_from_another_pool_is_refused(script, check_model, tmp_path):
+    model, provenance = check_model
+    spec = resolve("linear-das")
+    script.run_schedule(spec, model, provenance, SMALL["linear-das"], [3], tmp_path / "c.pt", tmp_path / "c.json")
+    with pytest.raises(SystemExit, match="another training pool"):
+        script.run_schedule(spec, model, provenance, {**SMALL["linear-das"], "pool_size": 900}, [6],
+                            tmp_path / "c.pt", tmp_path / "d.json")
