@@ -234,8 +234,59 @@ def summary(scored: dict) -> str:
     return ", ".join(parts)
 
 
+def wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson interval of a rate over n cases (sound near 0 and 1, unlike the normal one)."""
+    if n == 0:
+        return (0.0, 1.0)
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((rate * (1 - rate) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    return (max(centre - half, 0.0), min(centre + half, 1.0))
+
+
+def _cases(curve: dict, point: dict) -> dict:
+    """kept_by_length of a point; recomputed from the model for points written before it was stored."""
+    if "kept_by_length" in point:
+        return point["kept_by_length"]
+    from benchmark.harness.context import kept_by_length, model_context
+    from benchmark.harness.plan import make_plan
+
+    model, _ = load_reference(curve["model"])
+    valid = load_split("valid")
+    return kept_by_length(model_context(model, valid, make_plan(valid, PLAN_SEED)))
+
+
+def report() -> str:
+    """Markdown: every long curve's points, with the length-9 INTERCHANGE rate and its 95 % interval."""
+    rows = ["| method | model | params | steps | READ seq. | WRITE | INTERCHANGE | INTERCHANGE L=9 (95 % CI, n) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for path in sorted(CURVES.glob("*/*-long.json")):
+        curve = json.loads(path.read_text())
+        extra = ", ".join(f"{k} {v}" for k, v in sorted(curve["params"].items()) if k in ("lr", "weight_decay", "lin_init"))
+        cases = None
+        for p in curve["points"]:
+            m = p["metrics"]
+            cells = [f"{m[t][k]:.3f}" if m.get(t) else "-" for t, k in
+                     (("read", "sequence_accuracy"), ("write", "iia"), ("interchange", "iia"))]
+            l9 = p["by_length"].get("interchange", {}).get("9")
+            if l9 is not None:
+                cases = cases or _cases(curve, p)
+                n = cases["interchange"]["9"]
+                lo, hi = wilson(l9, n)
+                cells.append(f"{l9:.3f} ({lo:.3f}-{hi:.3f}, {n})")
+            else:
+                cells.append("-")
+            rows.append(f"| {curve['method']} | {curve['model']} | {extra} | {p['steps']:,} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv[:1] == ["report"]:
+        print(report())
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog="`python benchmarks/long_schedule.py report` prints every curve as Markdown.")
     parser.add_argument("method", choices=sorted(RUNS))
     parser.add_argument("model", help="reference model name (e.g. gru-h256-ar-s0)")
     parser.add_argument("--at", type=int, nargs="+", default=list(AT), help="steps at which to score")

@@ -86,3 +86,10 @@ def test_a_checkpoint_from_another_pool_is_refused(script, check_model, tmp_path
     with pytest.raises(SystemExit, match="another training pool"):
         script.run_schedule(spec, model, provenance, {**SMALL["linear-das"], "pool_size": 900}, [6],
                             tmp_path / "c.pt", tmp_path / "d.json")
+
+
+def test_wilson_interval(script):
+    lo, hi = script.wilson(0.5, 100)
+    assert (round(lo, 3), round(hi, 3)) == (0.404, 0.596)
+    lo, hi = script.wilson(0.0, 136)
+    assert lo == 0.0 and 0.02 < hi < 0.03  # an observed zero still leaves an upper bound

@@ -117,7 +117,9 @@ def _prepare(model: torch.nn.Module, evaluation: Evaluation) -> tuple[
 
 
 def score_fitted(method: object, model: torch.nn.Module, evaluation: Evaluation, *, seed: int = 0) -> dict:
-    """{"metrics", "by_length"} of an already fitted method object, scored in this process.
+    """{"metrics", "by_length", "kept_by_length"} of an already fitted method, scored in this process.
+
+    kept_by_length gives the number of cases behind each per-length rate (for intervals).
 
     Why it exists: a research script that follows one long fit (benchmarks/long_schedule.py)
     scores snapshots of it without re-fitting each one. The scoring is the cell's own
@@ -129,7 +131,7 @@ def score_fitted(method: object, model: torch.nn.Module, evaluation: Evaluation,
     answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
     out: dict = {"metrics": dict.fromkeys(TRACKS), "by_length": {}}
     _score(ctx, queries, answers, out)
-    return {"metrics": out["metrics"], "by_length": out["by_length"]}
+    return {"metrics": out["metrics"], "by_length": out["by_length"], "kept_by_length": kept_by_length(ctx)}
 
 
 def _order(q: TrackQueries) -> torch.Tensor:
