@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from benchmark.board.stats import wilson
 from benchmark.data import heldout_keys, load_split
 from benchmark.harness.cell import Evaluation, score_fitted
 from benchmark.harness.defaults import DEFAULT_BUDGET
@@ -232,15 +233,6 @@ def summary(scored: dict) -> str:
     if l9 is not None:
         parts.append(f"interchange L=9 {l9:.3f}")
     return ", ".join(parts)
-
-
-def wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson interval of a rate over n cases (sound near 0 and 1, unlike the normal one)."""
-    if n == 0:
-        return (0.0, 1.0)
-    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * ((rate * (1 - rate) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
-    return (max(centre - half, 0.0), min(centre + half, 1.0))
 
 
 def _cases(curve: dict, point: dict) -> dict:

@@ -88,8 +88,26 @@ def test_a_checkpoint_from_another_pool_is_refused(script, check_model, tmp_path
                             tmp_path / "c.pt", tmp_path / "d.json")
 
 
-def test_wilson_interval(script):
-    lo, hi = script.wilson(0.5, 100)
+def test_wilson_interval():
+    from benchmark.board.stats import wilson
+
+    lo, hi = wilson(0.5, 100)
     assert (round(lo, 3), round(hi, 3)) == (0.404, 0.596)
-    lo, hi = script.wilson(0.0, 136)
+    lo, hi = wilson(0.0, 136)
     assert lo == 0.0 and 0.02 < hi < 0.03  # an observed zero still leaves an upper bound
+
+
+@pytest.mark.parametrize(("rate", "n", "verdict"), [(0.9, 200, "exceeds 0.5"), (0.05, 136, "below 0.5"),
+                                                     (0.5, 10, "undecided")])
+def test_paper_finding_gives_the_length_9_verdict_with_its_interval(tmp_path, rate, n, verdict):
+    spec = importlib.util.spec_from_file_location("paper_finding", ROOT / "benchmarks" / "paper_finding.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    point = {"steps": 60000, "metrics": {"read": None, "write": {"iia": 0.4}, "interchange": {"iia": 0.5}},
+             "by_length": {"interchange": {"9": rate}}, "kept_by_length": {"interchange": {"9": n}}}
+    curve = {"method": "linear-das", "model": "m", "params": {"steps": 60000}, "points": [point]}
+    (tmp_path / "linear-das").mkdir()
+    (tmp_path / "linear-das" / "m-long.json").write_text(json.dumps(curve))
+    row = next(line for line in module.long_schedule(tmp_path).splitlines() if line.startswith("| linear-das"))
+    assert row.rstrip(" |").endswith(verdict)
+    assert f"n={n}" in row

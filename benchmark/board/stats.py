@@ -48,6 +48,16 @@ def stat(values: list[float]) -> Stat:
     return Stat(round(mean, 6), round(std, 6), round(t975(n - 1) * std / math.sqrt(n), 6), n)
 
 
+def wilson(rate: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson interval of a rate over n cases: sound near 0 and 1, where the normal
+    interval collapses (a length-9 rate of 0 over 136 cases still has an upper bound)."""
+    if n == 0:
+        return (0.0, 1.0)
+    centre = (rate + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(rate * (1 - rate) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (max(centre - half, 0.0), min(centre + half, 1.0))
+
+
 def _std(values: list[float]) -> float:
     mean = sum(values) / len(values)
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
