@@ -235,18 +235,6 @@ def summary(scored: dict) -> str:
     return ", ".join(parts)
 
 
-def _cases(curve: dict, point: dict) -> dict:
-    """kept_by_length of a point; recomputed from the model for points written before it was stored."""
-    if "kept_by_length" in point:
-        return point["kept_by_length"]
-    from benchmark.harness.context import kept_by_length, model_context
-    from benchmark.harness.plan import make_plan
-
-    model, _ = load_reference(curve["model"])
-    valid = load_split("valid")
-    return kept_by_length(model_context(model, valid, make_plan(valid, PLAN_SEED)))
-
-
 def report() -> str:
     """Markdown: every long curve's points, with the length-9 INTERCHANGE rate and its 95 % interval."""
     rows = ["| method | model | params | steps | READ seq. | WRITE | INTERCHANGE | INTERCHANGE L=9 (95 % CI, n) |",
@@ -254,15 +242,13 @@ def report() -> str:
     for path in sorted(CURVES.glob("*/*-long.json")):
         curve = json.loads(path.read_text())
         extra = ", ".join(f"{k} {v}" for k, v in sorted(curve["params"].items()) if k in ("lr", "weight_decay", "lin_init"))
-        cases = None
         for p in curve["points"]:
             m = p["metrics"]
             cells = [f"{m[t][k]:.3f}" if m.get(t) else "-" for t, k in
                      (("read", "sequence_accuracy"), ("write", "iia"), ("interchange", "iia"))]
             l9 = p["by_length"].get("interchange", {}).get("9")
             if l9 is not None:
-                cases = cases or _cases(curve, p)
-                n = cases["interchange"]["9"]
+                n = p["kept_by_length"]["interchange"]["9"]  # stored with every point by score_fitted
                 lo, hi = wilson(l9, n)
                 cells.append(f"{l9:.3f} ({lo:.3f}-{hi:.3f}, {n})")
             else:
