@@ -219,3 +219,10 @@ def test_scored_rows_arrive_shuffled(tmp_path):
     with torch.no_grad():
         in_test_order = model.encode(test.tokens[:50], test.lengths[:50])
     assert not torch.allclose(torch.load(seen), in_test_order)
+
+
+def test_a_method_cannot_score_itself_on_the_test_split_inside_fit():
+    """score_fitted (for research scripts) needs to encode the test split, which fit may not."""
+    rec = _cell("self-scorer")
+    assert rec["status"] == "failed", rec["metrics"]
+    assert "held-out" in rec["error"], rec["error"]
