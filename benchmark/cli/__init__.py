@@ -24,6 +24,10 @@ def _cmd_models_train(args: argparse.Namespace) -> int:
                            **({"steps": args.steps} if args.steps else {})) for n in args.hidden]
     if args.ray is not None:
         return _train_on_ray(args, configs)
+    if args.device != "cpu":
+        from benchmark.hardware import check_device
+
+        check_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     for config in configs:
@@ -91,7 +95,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
 
     models = select(args.models)
     require_available(models)
-    settings = ScoreSettings(seed=args.seed, budget=args.budget)
+    if args.ray is None and args.device != "cpu":  # a cluster's driver need not have the GPU its workers have
+        from benchmark.hardware import check_device
+
+        check_device(args.device)
+    settings = ScoreSettings(seed=args.seed, budget=args.budget, device=args.device)
     limits = Limits(timeout_s=args.timeout, memory_gb=args.memory)
     from benchmark.harness.defaults import default_results
 
@@ -105,7 +113,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
               f"name it); records -> {args.results}, never to the committed results")
     args.results = args.results or str(default_results())
     where = (f"as Ray tasks ({args.ray or 'local instance'})" if args.ray is not None
-             else f"{args.workers} cell(s) at a time")
+             else f"{args.workers} cell(s) at a time") + (f", fit on {args.device}" if args.device != "cpu" else "")
     print(f"scoring {len(args.folder)} method(s) on {len(models)} model(s), {where}, each "
           f"cell in its own fit and scoring processes (limits {limits.timeout_s:g} s, {limits.memory_gb:g} GB); "
           f"records -> {args.results}")
@@ -310,6 +318,8 @@ def _add_scoring_commands(commands) -> None:
     score.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run each cell as a Ray task: on "
                        "the cluster at ADDRESS (auto or host:port), or on a local instance started for the run "
                        "(needs pip install 'onionbench[ray]')")
+    score.add_argument("--device", default="cpu", help="torch device for fit, e.g. cuda (default cpu). The model "
+                       "runs there; scoring stays on the CPU. A different device is a different cell: floats differ")
     score.add_argument("--fresh", action="store_true", help="score on a test split and plan drawn from an OS seed "
                        "(printed); the records never go to the committed results")
     score.add_argument("--quiet", action="store_true", help="no progress bar")

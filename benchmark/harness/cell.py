@@ -49,6 +49,7 @@ class ScoreSettings:
     seed: int = 0  # torch seed before fit and before scoring; also the fit data stream
     budget: int = DEFAULT_BUDGET
     plan_seed: int = PLAN_SEED
+    device: str = "cpu"  # torch device for fit (`--device`); floats differ across devices, so it is in the key
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,8 @@ def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
     params = {**spec.params, **(params or {})}
     record = base_record(spec, provenance, model, evaluation.test, evaluation.name, params,
                          seed=settings.seed, budget=settings.budget, plan_seed=evaluation.plan_seed)
+    if settings.device != "cpu":  # absent means the CPU, as in every record before `--device`
+        record["fit"]["device"] = settings.device
     try:
         _fit_and_score(spec, model, evaluation, settings, params, record, isolate, limits)
     except Exception as err:  # a broken method must not stop the run
@@ -93,7 +96,7 @@ def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluat
                         "identity_by_length": identity_by_length(ctx)}
     record["kept_by_length"] = kept_by_length(ctx)
     heldout = np.concatenate([heldout_keys(), evaluation.extra_heldout])
-    job = FitJob(str(spec.folder), params, settings.seed, settings.budget, heldout)
+    job = FitJob(str(spec.folder), params, settings.seed, settings.budget, heldout, settings.device)
     start = time.perf_counter()
     answers, fit = (run_isolated(job, model, public, seed=settings.seed, limits=limits) if isolate
                     else _run_in_process(job, model, public, settings.seed))
@@ -205,7 +208,7 @@ def cell_inputs(spec: MethodSpec, test: Sequences, settings: ScoreSettings, para
     return {"benchmark_version": BENCHMARK_VERSION, "scoring_version": SCORING_VERSION,
             "method_sha256": spec.source_sha256(), "params": json.loads(json.dumps(params)),
             "split_sha256": split_hash(test), "plan_seed": settings.plan_seed, "seed": settings.seed,
-            "budget": settings.budget}
+            "budget": settings.budget, "device": settings.device}
 
 
 __all__ = ["DEFAULT_BUDGET", "Evaluation", "ScoreSettings", "cell_inputs", "fresh_evaluation", "one_line",

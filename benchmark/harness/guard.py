@@ -28,7 +28,7 @@ import pickle
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -57,12 +57,13 @@ class Forbidden:
         tensors = tuple(t.detach() for t in (*model.parameters(), *model.buffers()))
         return cls(objects=(model, *extra, *tensors), weights=tensors)
 
-    def storages(self) -> set[int]:
+    def storages(self) -> set[tuple[str, int]]:
         return {_storage_ptr(t) for t in self.weights if t.numel()}
 
 
-def _storage_ptr(t: torch.Tensor) -> int:
-    return t.untyped_storage().data_ptr()
+def _storage_ptr(t: torch.Tensor) -> tuple[str, int]:
+    """Where a tensor's memory is: (device, address); addresses of two devices never compare equal."""
+    return str(t.device), t.untyped_storage().data_ptr()
 
 
 def _children(obj: object) -> Iterator[tuple[str, object]]:
@@ -106,7 +107,7 @@ class _Walk:
         self.storages = forbidden.storages()
         self.weights = forbidden.weights
         self.seen: set[int] = set()
-        self.counted: set[tuple[int, int]] = set()
+        self.counted: set[tuple[object, int]] = set()
         self.scalars = 0
 
     def visit(self, obj: object, path: str, depth: int = 0) -> None:
@@ -124,7 +125,7 @@ class _Walk:
             for suffix, child in _children(obj):
                 self.visit(child, path + suffix, depth + 1)
 
-    def _tensor(self, t: torch.Tensor, path: str, count_key: tuple[int, int] | None = None) -> None:
+    def _tensor(self, t: torch.Tensor, path: str, count_key: tuple[object, int] | None = None) -> None:
         if t.numel() and t.device.type != "meta" and _storage_ptr(t) in self.storages:
             raise ForbiddenStateError(f"{path} shares memory with a reference-model weight; the model is for "
                                       "fit only: learn your own parameters instead")
@@ -144,7 +145,7 @@ def _same_values(t: torch.Tensor, w: torch.Tensor) -> bool:
     """Equal to the weight, or to its transpose (a 2-D weight read the other way round)."""
     if t.numel() != w.numel() or t.numel() < 2 or not t.is_floating_point():
         return False
-    t = t.to(w.dtype)
+    t = t.to(device=w.device, dtype=w.dtype)  # a method fitted on a GPU may hold a CPU copy, or the reverse
     if t.shape == w.shape and torch.equal(t, w):
         return True
     return w.dim() == 2 and t.shape == w.T.shape and torch.equal(t, w.T)
@@ -158,11 +159,22 @@ def inspect_fitted(method: object, forbidden: Forbidden) -> int:
 
 
 class _GuardedPickler(pickle.Pickler):
-    """The second net: refuses forbidden objects wherever the pickler meets them."""
+    """The second net: refuses forbidden objects wherever the pickler meets them.
+
+    It also writes every tensor as a CPU tensor: a method fitted on a GPU
+    (`onionbench score --device`) is scored on the CPU, and a CUDA tensor's pickle would
+    not load in a process without one.
+    """
 
     def __init__(self, file: io.BytesIO, forbidden: Forbidden) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.forbidden_ids = {id(o) for o in forbidden.objects}
+
+    def reducer_override(self, obj: object) -> Any:  # pickle's own return type
+        # A Parameter pickles its `.data`, a plain tensor, which comes back through here.
+        if type(obj) is torch.Tensor and obj.device.type != "cpu":
+            return obj.detach().cpu().requires_grad_(obj.requires_grad).__reduce_ex__(pickle.HIGHEST_PROTOCOL)
+        return NotImplemented
 
     def persistent_id(self, obj: object) -> None:
         if id(obj) in self.forbidden_ids:

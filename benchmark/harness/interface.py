@@ -75,6 +75,11 @@ class FrozenModel:
       (train through it, as the paper does); ``targets`` (batch, 9) are needed by the
       ``ar`` variant, which reads the previous token (teacher forcing).
     - ``generate(h) -> tokens`` (batch, 9): greedy decoding.
+    - ``device``: where the model runs during this fit (``onionbench score --device``; the
+      CPU by default). Every call moves its inputs there and returns its output on the
+      device the inputs came from, so a CPU-only method works unchanged (paying a copy per
+      call) and a method that keeps its own modules and tensors on ``device`` pays none.
+      Scoring always runs on the CPU: the fitted method is moved back when it is serialised.
     """
 
     def __init__(self, model: torch.nn.Module, data: FitData) -> None:
@@ -85,25 +90,35 @@ class FrozenModel:
         self.state_dim: int = int(model.state_dim)  # type: ignore[arg-type]
         self.vocab_size: int = VOCAB_SIZE
         self.variant: str = getattr(model, "variant", "ar")
+        self.device: torch.device = model_device(model)
 
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final encoder states (batch, state_dim) of training sequences (charged to the budget)."""
         self._data.charge(tokens, lengths)
         with torch.no_grad():
-            return self._model.encode(tokens, lengths)  # type: ignore[operator]
+            h = self._model.encode(tokens.to(self.device), lengths.to(self.device))  # type: ignore[operator]
+        return h.to(tokens.device)
 
     def decode(self, h: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, 9, 30), differentiable in h; `ar` models need `targets` (teacher forcing)."""
-        return self._model.decode(h, targets)  # type: ignore[operator]
+        targets = targets.to(self.device) if targets is not None else None
+        return self._model.decode(h.to(self.device), targets).to(h.device)  # type: ignore[operator]
 
     def generate(self, h: torch.Tensor) -> torch.Tensor:
         """Greedy decoding: tokens (batch, 9) int64."""
-        return self._model.generate(h)  # type: ignore[operator]
+        return self._model.generate(h.to(self.device)).to(h.device)  # type: ignore[operator]
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's weights are (the CPU for a model without any)."""
+    first = next(iter((*model.parameters(), *model.buffers())), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 @dataclass(frozen=True)
 class FitBatch:
-    """Training sequences and their states: tokens (batch, 9) int64, lengths (batch,), states (batch, state_dim)."""
+    """Training sequences and their states: tokens (batch, 9) int64, lengths (batch,), states (batch, state_dim),
+    on the CPU whatever ``FrozenModel.device`` is (move them there to train there)."""
 
     tokens: torch.Tensor
     lengths: torch.Tensor
@@ -129,14 +144,15 @@ class FitData:
         """n training sequences (lengths uniform 2..9) and their final encoder states."""
         seqs = self._sampler.sample(n)
         self.charge(seqs.tokens, seqs.lengths)
+        device = model_device(self._model)
         with torch.no_grad():
-            states = self._model.encode(seqs.tokens, seqs.lengths)  # type: ignore[operator]
-        return FitBatch(seqs.tokens, seqs.lengths, states)
+            states = self._model.encode(seqs.tokens.to(device), seqs.lengths.to(device))  # type: ignore[operator]
+        return FitBatch(seqs.tokens, seqs.lengths, states.cpu())
 
     def is_heldout(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch,) bool: which sequences belong to an evaluation split (never encode those)."""
-        keys = Sequences(tokens, lengths).keys()
-        return torch.from_numpy(np.isin(keys, self._heldout))
+        keys = Sequences(tokens.cpu(), lengths.cpu()).keys()
+        return torch.from_numpy(np.isin(keys, self._heldout)).to(tokens.device)
 
     def charge(self, tokens: torch.Tensor, lengths: torch.Tensor) -> None:
         """Count sequences against the budget; refuse held-out ones."""

@@ -1,8 +1,9 @@
 """The fit protocol and the scoring protocol, written once (PROTOCOL §3).
 
-`fit_method` runs where the reference model is: instantiate, seed, fit, check that `fit`
-returned self, then serialise the fitted method after `benchmark.harness.guard` has
-checked that it holds neither the model nor a copy of its weights. `answer_queries` runs
+`fit_method` runs where the reference model is: instantiate, seed, fit (on `job.device`),
+check that `fit` returned self, then serialise the fitted method after
+`benchmark.harness.guard` has checked that it holds neither the model nor a copy of its
+weights; serialising moves every tensor to the CPU, where scoring runs. `answer_queries` runs
 where the model is not: it loads the fitted method from those bytes and calls it on every
 track's public queries. The cell (`benchmark.harness.cell`) runs the two in separate
 processes; conformance checks and library users may run them in one.
@@ -10,6 +11,7 @@ processes; conformance checks and library users may run them in one.
 
 from __future__ import annotations
 
+import copy
 import pickle
 import time
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ class FitJob:
     seed: int
     budget: int
     heldout: np.ndarray  # keys of sequences fit may not encode (test, valid, and a fresh split)
+    device: str = "cpu"  # where fit runs (`onionbench score --device`); scoring is always on the CPU
 
 
 def fit_method(job: FitJob, model: torch.nn.Module, *, data_out: list | None = None) -> FitResult:
@@ -54,6 +57,8 @@ def fit_method(job: FitJob, model: torch.nn.Module, *, data_out: list | None = N
     even when fit raises).
     """
     method = load_spec(job.folder).instantiate(job.params)
+    if job.device != "cpu":  # a copy: an in-process caller keeps its CPU model
+        model = copy.deepcopy(model).to(job.device)
     data = FitData(model, job.heldout, seed=job.seed, budget=job.budget)
     if data_out is not None:
         data_out.append(data)

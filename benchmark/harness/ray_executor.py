@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from benchmark.errors import OnionbenchError
@@ -69,7 +69,9 @@ class RayExecutor:
         self.resources = resources
 
     def run(self, tasks: list[CellTask]) -> Iterator[tuple[CellTask, dict]]:
-        for task, record, error in map_tasks(_run_cell, tasks, self.resources, self.address):
+        on_gpu = any(t.settings.device != "cpu" for t in tasks)  # `--device cuda`: each cell asks for one GPU
+        resources = replace(self.resources, gpus=max(self.resources.gpus, 1.0)) if on_gpu else self.resources
+        for task, record, error in map_tasks(_run_cell, tasks, resources, self.address):
             yield task, record if record is not None else _died(task, error)
 
 

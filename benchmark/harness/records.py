@@ -120,5 +120,6 @@ def cell_key(record: dict) -> dict:
     return {"benchmark_version": record["benchmark_version"], "scoring_version": record["scoring_version"],
             "method_sha256": record["method"]["source_sha256"], "params": record["method"]["params"],
             "model_sha256": record["model"]["sha256"], "split_sha256": record["split"]["sha256"],
-            "plan_seed": record["plan_seed"], "seed": record["seed"], "budget": record["fit"]["budget"]}
+            "plan_seed": record["plan_seed"], "seed": record["seed"], "budget": record["fit"]["budget"],
+            "device": record["fit"].get("device", "cpu")}
 

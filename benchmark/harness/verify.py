@@ -82,7 +82,8 @@ def verify(results: Path, wanted: str, *, models: list[str] | None = None, fresh
             checks.append(CellCheck(rec["model"]["name"], False, "the method's source changed since this record"))
             continue
         model, prov = load_reference(rec["model"]["name"])
-        settings = ScoreSettings(seed=rec["seed"], budget=rec["fit"]["budget"], plan_seed=rec["plan_seed"])
+        settings = ScoreSettings(seed=rec["seed"], budget=rec["fit"]["budget"], plan_seed=rec["plan_seed"],
+                                 device=rec["fit"].get("device", "cpu"))  # a GPU record is repeated on a GPU
         if progress:
             print(f"  re-scoring {row.method} on {rec['model']['name']} ...", flush=True)
         new = run_cell(spec, model, prov, settings=settings, params=rec["method"]["params"], evaluation=evaluation,

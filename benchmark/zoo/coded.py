@@ -91,10 +91,11 @@ class CodedModel(nn.Module):
 
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """tokens (batch, pos) int64, lengths (batch,) -> h (batch, N) float32; tokens past L are ignored."""
-        valid = (torch.arange(MAX_LEN)[None, :] < lengths[:, None]).float()
-        h = torch.zeros(tokens.shape[0], self.hidden_size)
+        device = tokens.device
+        valid = (torch.arange(MAX_LEN, device=device)[None, :] < lengths[:, None]).float()
+        h = torch.zeros(tokens.shape[0], self.hidden_size, device=device)
         if self.LINEAR:
-            picked = self.codes[torch.arange(self.LINEAR)[None, :], tokens[:, : self.LINEAR]]
+            picked = self.codes[torch.arange(self.LINEAR, device=device)[None, :], tokens[:, : self.LINEAR]]
             h = h + (picked * valid[:, : self.LINEAR, None]).sum(1)
         if self.onion_size:
             weights = valid[:, self.LINEAR :] * self._powers()
@@ -133,7 +134,7 @@ class CodedModel(nn.Module):
 
     def _powers(self) -> torch.Tensor:
         """(k,) GAMMA**i for the k onion positions; computed, never stored (see the module docstring)."""
-        return GAMMA ** torch.arange(MAX_LEN - self.LINEAR, dtype=torch.float32)
+        return GAMMA ** torch.arange(MAX_LEN - self.LINEAR, dtype=torch.float32, device=self.embedding.device)
 
     def _to_onion(self, h: torch.Tensor) -> torch.Tensor:
         return h @ self.basis if self.LINEAR else h

@@ -63,9 +63,10 @@ class RepeatGRU(
         index = (lengths - 1).view(-1, 1, 1).expand(-1, 1, self.hidden_size)
         return outputs.gather(1, index).squeeze(1)
 
-    def decoder_inputs(self, targets: torch.Tensor | None, batch: int) -> torch.Tensor:
+    def decoder_inputs(self, targets: torch.Tensor | None, batch: int,
+                       device: torch.device | str = "cpu") -> torch.Tensor:
         """Decoder input ids (batch, MAX_LEN): SOS, then previous targets (ar) or NO_INPUT (ni)."""
-        return decoder_inputs(self.variant, targets, batch)
+        return decoder_inputs(self.variant, targets, batch, device)
 
     def decode(self, h: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, MAX_LEN, 30) from state h (batch, N); differentiable in h and weights.
@@ -73,7 +74,7 @@ class RepeatGRU(
         targets (batch, MAX_LEN) int64 are needed only by the `ar` variant (teacher forcing);
         the `ni` variant ignores them.
         """
-        inputs = self.decoder_inputs(targets, h.shape[0])
+        inputs = self.decoder_inputs(targets, h.shape[0], h.device)
         outputs, _ = self.gru(self.embedding(inputs), h.unsqueeze(0).contiguous())
         return self.readout(outputs)
 
@@ -82,7 +83,7 @@ class RepeatGRU(
         """Greedy decoding: tokens (batch, MAX_LEN) int64 from h (batch, N)."""
         if self.variant == "ni":
             return self.decode(h).argmax(-1)
-        token = torch.full((h.shape[0], 1), SOS, dtype=torch.int64)
+        token = torch.full((h.shape[0], 1), SOS, dtype=torch.int64, device=h.device)
         state, out = h.unsqueeze(0).contiguous(), []
         for _ in range(MAX_LEN):
             step, state = self.gru(self.embedding(token), state)

@@ -20,10 +20,11 @@ def check_variant(variant: str) -> None:
         raise ValueError(f"unknown variant {variant!r}; valid variants: {', '.join(VARIANTS)}")
 
 
-def decoder_inputs(variant: str, targets: torch.Tensor | None, batch: int) -> torch.Tensor:
-    """Decoder input ids (batch, MAX_LEN): SOS, then previous targets (ar) or NO_INPUT (ni)."""
+def decoder_inputs(variant: str, targets: torch.Tensor | None, batch: int,
+                   device: torch.device | str = "cpu") -> torch.Tensor:
+    """Decoder input ids (batch, MAX_LEN) on `device`: SOS, then previous targets (ar) or NO_INPUT (ni)."""
     if variant == "ni":
-        inputs = torch.full((batch, MAX_LEN), NO_INPUT, dtype=torch.int64)
+        inputs = torch.full((batch, MAX_LEN), NO_INPUT, dtype=torch.int64, device=device)
     else:
         if targets is None:
             raise ValueError("the `ar` decoder reads its previous token: pass targets (teacher forcing) "
@@ -35,7 +36,7 @@ def decoder_inputs(variant: str, targets: torch.Tensor | None, batch: int) -> to
 
 def correct_sequences(predicted: torch.Tensor, expected: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """(batch,) bool: every position < length matches. Both token tensors (batch, >=L) int64."""
-    valid = torch.arange(MAX_LEN)[None, :] < lengths[:, None]
+    valid = torch.arange(MAX_LEN, device=lengths.device)[None, :] < lengths[:, None]
     return ((predicted[:, :MAX_LEN] == expected[:, :MAX_LEN]) | ~valid).all(dim=1)
 
 

@@ -84,7 +84,7 @@ class RepeatLSTM(
 
         targets (batch, MAX_LEN) int64 are needed only by the `ar` variant (teacher forcing).
         """
-        inputs = decoder_inputs(self.variant, targets, state.shape[0])
+        inputs = decoder_inputs(self.variant, targets, state.shape[0], state.device)
         outputs, _ = self.lstm(self.embedding(inputs), self.split_state(state))
         return self.readout(outputs)
 
@@ -93,7 +93,7 @@ class RepeatLSTM(
         """Greedy decoding: tokens (batch, MAX_LEN) int64 from state (batch, 2N)."""
         if self.variant == "ni":
             return self.decode(state).argmax(-1)
-        token = torch.full((state.shape[0], 1), SOS, dtype=torch.int64)
+        token = torch.full((state.shape[0], 1), SOS, dtype=torch.int64, device=state.device)
         hc, out = self.split_state(state), []
         for _ in range(MAX_LEN):
             step, hc = self.lstm(self.embedding(token), hc)
