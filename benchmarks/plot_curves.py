@@ -30,6 +30,14 @@ def value(point: dict, track: str, metric: str) -> float | None:
     return (point["metrics"].get(track) or {}).get(metric)
 
 
+def x_label(method_dir: Path) -> str:
+    """What the x axis counts: fit steps, or the parameter a curve varied (e.g. n_samples)."""
+    for path in sorted(method_dir.glob("*.json")):
+        varied = json.loads(path.read_text()).get("vary", ["steps"])[0]
+        return "fit steps" if varied == "steps" else varied
+    return "fit steps"
+
+
 def load_curves(method_dir: Path) -> dict[str, list[dict]]:
     """Curve label -> points sorted by steps. The label is the model plus its lr, when the
     method has one: a curve run before a default changed still says what it measured."""
@@ -61,7 +69,9 @@ def plot_method(method_dir: Path) -> Path:
             xy = [(p["steps"], v) for p in points if (v := value(p, track, metric)) is not None]
             if xy:
                 ax.plot(*zip(*xy, strict=True), marker="o", label=label)
-        ax.set(xscale="log", xlabel="fit steps", title=title, ylim=(0, 1.02))
+        ax.set(xscale="log", xlabel=x_label(method_dir), title=title, ylim=(0, 1.02))
+        xs = sorted({p["steps"] for pts in curves.values() for p in pts})
+        ax.set_xticks(xs if len(xs) <= 8 else xs[:: len(xs) // 8 + 1])  # the measured schedules, labelled
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels collide
         ax.grid(alpha=0.3)

@@ -1,0 +1,78 @@
+"""benchmarks/learning_curves.py: the schedule it asks for, and the report that compares each
+default with its curve (issue #13: within 0.02 of the plateau, or the gap stated)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmark.harness.submission import resolve
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def lc():
+    spec = importlib.util.spec_from_file_location("learning_curves", ROOT / "benchmarks" / "learning_curves.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["learning_curves"] = module  # its dataclass looks its module up while being built
+    spec.loader.exec_module(module)
+    return module
+
+
+def _args(**kw) -> argparse.Namespace:
+    return argparse.Namespace(**{"steps": None, "factors": None, "vary": ["steps"], **kw})
+
+
+def test_factors_scale_every_varied_parameter_together(lc):
+    params = {"steps": 1200, "read_steps": 1000, "lr": 0.06}
+    got = lc._schedule(_args(vary=["steps", "read_steps"], factors=[2, 0.5, 1]), params)
+    assert got == [{"steps": 600, "read_steps": 500}, {"steps": 1200, "read_steps": 1000},
+                   {"steps": 2400, "read_steps": 2000}]
+
+
+@pytest.mark.parametrize("kw, phrase", [({"vary": ["lr"], "factors": [2]}, "not an integer parameter"),
+                                        ({"factors": [2], "steps": [10]}, "exactly one of"),
+                                        ({"vary": ["steps", "read_steps"], "steps": [10]}, "use --factors")])
+def test_a_schedule_that_cannot_be_built_is_refused(lc, kw, phrase):
+    with pytest.raises(SystemExit, match=phrase):
+        lc._schedule(_args(**kw), {"steps": 1200, "read_steps": 1000, "lr": 0.06})
+
+
+def _curve(tmp: Path, method: str, model: str, points: dict[float, float], **overrides) -> None:
+    spec = resolve(method)
+    vary = ["n_samples"]
+    curve = {"method": method, "model": model, "split": "valid", "method_sha256": spec.source_sha256(),
+             "params": dict(spec.params), "vary": vary, "points": [], **overrides}
+    for factor, value in points.items():
+        n = round(spec.params["n_samples"] * factor)
+        curve["points"].append({"steps": n, "values": {"n_samples": n},
+                                "metrics": {"read": {"sequence_accuracy": value}}})
+    (tmp / method).mkdir(exist_ok=True)
+    (tmp / method / f"{model}.json").write_text(json.dumps(curve))
+
+
+def test_the_report_states_each_gap_and_ignores_history(lc, tmp_path):
+    _curve(tmp_path, "linear-probe", "flat", {1: 0.50, 2: 0.515, 4: 0.52})
+    _curve(tmp_path, "linear-probe", "rising", {0.5: 0.2, 1: 0.40, 2: 0.45, 4: 0.49})
+    _curve(tmp_path, "linear-probe", "old-source", {1: 0.1, 2: 0.9}, method_sha256="0" * 64)
+    gaps = {g.model: g for g in lc.current_gaps(tmp_path)}
+    assert set(gaps) == {"flat", "rising"}  # a curve of another method source is history
+    flat, rising = gaps["flat"], gaps["rising"]
+    assert (flat.gap, flat.needed, flat.still_rising) == (0.02, 1.0, False)
+    assert (rising.gap, rising.needed, rising.still_rising) == (0.09, 4.0, True)
+    text = lc.report(list(gaps.values()), {"linear-probe": 600.0})
+    assert "| linear-probe | READ sequence_accuracy | rising | 0.200 | 0.400 | 0.450 | 0.490 | +0.090 | needs 4x" in text
+    assert "| linear-probe | +0.090 | 4x (a curve still rising: more) | 5 min | 20 min |" in text
+
+
+def test_the_committed_curves_make_a_report(lc):
+    """Every committed default curve is readable by the report (it is what baselines/README quotes)."""
+    gaps = lc.current_gaps()
+    assert gaps, "no current curves: run benchmarks/learning_curves.py"
+    assert all(1.0 in g.by_factor for g in gaps)
