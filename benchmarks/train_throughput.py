@@ -10,7 +10,11 @@ N in {48, 64, 128, 256} on this machine, in one run, for
 Both use the paper's recipe (AdamW lr 1e-3, wd 0.1, batch 256, lengths 2..9, fp32).
 
 Usage: python benchmarks/train_throughput.py [--architecture gru|lstm] [--steps 30] [--sizes 48 64 128 256]
-       [--json out.json]
+       [--device cpu|cuda] [--json out.json]
+
+On a GPU (issue #16: GPU vs CPU model-steps/s at N = 256, 512, 1024), run it twice in one
+session, `--device cpu` and `--device cuda`, with the same `--sizes`; batches are drawn on
+the CPU and copied to the device inside the timed loop, as the zoo's trainer does.
 """
 
 from __future__ import annotations
@@ -59,39 +63,52 @@ def _optimizer(params) -> torch.optim.Optimizer:
     return torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1, betas=(0.9, 0.999))
 
 
-def time_packed(n: int, steps: int, sampler: TrainSampler, arch: str = "gru") -> float:
+def _sync(device: str) -> None:
+    """Wait for queued GPU work, so that the clock measures it (a no-op on the CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_packed(n: int, steps: int, sampler: TrainSampler, arch: str = "gru", device: str = "cpu") -> float:
     """Model-steps per second of the packed single-model recipe."""
     torch.manual_seed(0)
-    model = PackedGRU(n, RECURRENT[arch])
+    model = PackedGRU(n, RECURRENT[arch]).to(device)
     opt = _optimizer(model.parameters())
     batches = [sampler.sample(256) for _ in range(steps + 3)]
     for i, b in enumerate(batches):
         if i == 3:
+            _sync(device)
             start = time.perf_counter()
-        logits = model(b.tokens, b.lengths)
-        valid = torch.arange(MAX_LEN) < b.lengths[:, None]
-        loss = F.cross_entropy(logits[valid], b.tokens[valid])
+        tokens = b.tokens.to(device)
+        logits = model(tokens, b.lengths)  # pack_padded_sequence wants the lengths on the CPU
+        valid = torch.arange(MAX_LEN, device=device) < b.lengths.to(device)[:, None]
+        loss = F.cross_entropy(logits[valid], tokens[valid])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    _sync(device)
     return steps / (time.perf_counter() - start)
 
 
-def time_ensemble(n: int, steps: int, sampler: TrainSampler, k: int = 6, arch: str = "gru") -> float:
+def time_ensemble(n: int, steps: int, sampler: TrainSampler, k: int = 6, arch: str = "gru",
+                  device: str = "cpu") -> float:
     """Model-steps per second of the batched ensemble (k members)."""
     torch.manual_seed(0)
     family = architecture(arch)
-    ens = family.ensemble_class([family.build(n, "ar" if i % 2 == 0 else "ni") for i in range(k)])
+    ens = family.ensemble_class([family.build(n, "ar" if i % 2 == 0 else "ni") for i in range(k)]).to(device)
     opt = _optimizer(ens.parameters())
     batches = [[sampler.sample(256) for _ in range(k)] for _ in range(steps + 3)]
     for i, group in enumerate(batches):
         if i == 3:
+            _sync(device)
             start = time.perf_counter()
         tokens, lengths = sort_by_length(torch.stack([b.tokens for b in group]), torch.stack([b.lengths for b in group]))
+        tokens, lengths = tokens.to(device), lengths.to(device)
         loss = masked_loss(ens(tokens, lengths), tokens, lengths)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+    _sync(device)
     return k * steps / (time.perf_counter() - start)
 
 
@@ -100,20 +117,22 @@ def main() -> None:
     parser.add_argument("--architecture", choices=list(RECURRENT), default="gru")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--sizes", type=int, nargs="+", default=[48, 64, 128, 256])
+    parser.add_argument("--device", default="cpu", help="torch device for both recipes (default cpu)")
     parser.add_argument("--json", help="also write the table as JSON here")
     args = parser.parse_args()
     sampler = TrainSampler(0, heldout_keys())
     rows = []
     for n in args.sizes:
-        packed = time_packed(n, args.steps, sampler, args.architecture)
-        ens = time_ensemble(n, args.steps, sampler, arch=args.architecture)
+        packed = time_packed(n, args.steps, sampler, args.architecture, args.device)
+        ens = time_ensemble(n, args.steps, sampler, arch=args.architecture, device=args.device)
         rows.append({"N": n, "packed_steps_per_s": round(packed, 1), "ensemble6_steps_per_s": round(ens, 1),
                      "ratio": round(ens / packed, 2)})
         print(f"N={n:4d}  packed {packed:7.1f} model-steps/s  ensemble-6 {ens:7.1f} model-steps/s  "
               f"ratio {ens / packed:5.2f}x", flush=True)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"architecture": args.architecture, "torch_threads": torch.get_num_threads(), "rows": rows},
+            json.dump({"architecture": args.architecture, "device": args.device,
+                       "torch_threads": torch.get_num_threads(), "rows": rows},
                       f, indent=2)
 
 
