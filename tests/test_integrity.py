@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from benchmark.harness.guard import Forbidden, ForbiddenStateError, inspect_fitt
 from benchmark.harness.interface import FitData
 from benchmark.harness.isolation import Limits
 from benchmark.harness.records import record_path, validate, write_atomic
+from benchmark.harness.sandbox import abi_version
 from benchmark.harness.submission import load_spec
 from benchmark.harness.verify import compare_fresh, verify_evaluation, within_interval
 from benchmark.zoo.resolve import load_reference
@@ -83,15 +85,42 @@ def test_an_exact_weight_copy_is_refused(transpose):
     assert rec["status"] == "failed" and "method.readout_ is a copy of a reference-model weight" in rec["error"]
 
 
-def test_a_process_started_during_fit_does_not_outlive_the_cell(tmp_path):
-    pid_file = tmp_path / "pid"
-    rec = _cell("orphan-process", {"pid_file": str(pid_file)})
+def test_a_process_started_during_fit_does_not_outlive_the_cell():
+    marker = f"onionbench-orphan-{os.getpid()}-{time.monotonic_ns()}"
+    seen: set[int] = set()
+    done = threading.Event()
+
+    def watch() -> None:  # the fit may not write a pid file: find the orphan by its command line
+        while not done.is_set():
+            seen.update(_pids_with(marker))
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        rec = _cell("orphan-process", {"marker": marker})
+    finally:
+        done.set()
+        watcher.join()
     assert rec["status"] == "ok", rec["error"]
-    pid = int(pid_file.read_text())
+    assert rec["environment"]["sandbox"] == ("none" if abi_version() == 0 else f"landlock {abi_version()}")
+    assert seen, "the orphan was never seen running: the test would pass vacuously"
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in seen) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(pid), f"process {pid} started by the method's fit is still running"
+    assert not any(_alive(pid) for pid in seen), f"processes {seen} started by the method's fit are still running"
+
+
+def _pids_with(marker: str) -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker.encode() in (entry / "cmdline").read_bytes():
+                    pids.add(int(entry.name))
+            except OSError:
+                continue
+    return pids
 
 
 def _alive(pid: int) -> bool:
@@ -226,3 +255,43 @@ def test_a_method_cannot_score_itself_on_the_test_split_inside_fit():
     rec = _cell("self-scorer")
     assert rec["status"] == "failed", rec["metrics"]
     assert "held-out" in rec["error"], rec["error"]
+
+
+landlock = pytest.mark.skipif(abi_version() == 0, reason="this kernel has no Landlock: cells run unsandboxed")
+
+
+@landlock
+def test_fit_cannot_leave_the_model_on_disk_for_scoring(tmp_path):
+    """The disk route around the two processes: fit saves the model, read loads it."""
+    stash = tmp_path / "stash.pt"
+    rec = _cell("disk-stash", {"stash": str(stash)})
+    assert rec["status"] == "failed" and _denied(rec["error"]), rec
+    assert not stash.exists()
+
+
+@landlock
+@pytest.mark.parametrize("where", ["zoo", "planted"])
+def test_scoring_cannot_read_the_model_from_disk(tmp_path, where):
+    """No stash needed: the zoo lies on disk, and a copy may have been put there before the run."""
+    path = str(CHECK_AR)
+    if where == "planted":
+        path = str(tmp_path / "planted.pt")
+        torch.save(load_reference(str(CHECK_AR))[0], path)
+    rec = _cell("zoo-at-score", {"path": path})
+    assert rec["status"] == "failed" and _denied(rec["error"]), rec
+    assert rec["metrics"]["read"] is None
+
+
+def test_without_the_sandbox_the_disk_route_would_win(tmp_path):
+    """The same cheat in one process (no sandbox): it reads as well as the model repeats, so
+    the refusals above are the sandbox's doing, not the cheat's bug."""
+    model, provenance = load_reference(str(CHECK_AR))
+    rec = run_cell(load_spec(CHEATS / "zoo-at-score"), model, provenance, params={"path": str(CHECK_AR)},
+                   isolate=False)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["metrics"]["read"]["sequence_accuracy"] >= rec["bounds"]["oracle"]["read_sequence_accuracy"] - 1e-6
+
+
+def _denied(error: str) -> bool:
+    """Python says PermissionError; torch's C++ file writer says 'Permission denied'."""
+    return "PermissionError" in error or "Permission denied" in error

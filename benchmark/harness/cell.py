@@ -104,6 +104,8 @@ def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluat
     if fit.wall_seconds is not None:
         record["fit"].update(wall_seconds=round(fit.wall_seconds, 2), serialised_bytes=fit.serialised_bytes)
     record["method_parameters"] = fit.method_parameters
+    if fit.sandbox is not None:
+        record["environment"]["sandbox"] = fit.sandbox
     answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
     _score(ctx, queries, answers, record)
     record["eval_seconds"] = round(max(time.perf_counter() - start - fit.seconds, 0.0), 2)

@@ -21,10 +21,13 @@ not from the reference model (PROTOCOL §3). So:
 Limits: memory is each worker's address-space rlimit (set before the method is imported);
 time is enforced by the supervisor, with the harness as a backstop.
 
-What this does not do: sandbox the file system, the network or other processes of the
-same user. A scoring process could still open files (the embedded zoo, a file its fit
-left behind) or talk to the network; run untrusted submissions in a container, and review
-their code (submissions/README.md, "Accepting a submission").
+Both workers enter a Landlock sandbox before any method code runs
+(`benchmark.harness.sandbox`): fit may write only in the job folder, scoring may read only
+code and the fitted pickle (never the zoo, the splits, /tmp or the home folder), and
+neither may use TCP. Where the kernel has no Landlock the cell runs unsandboxed and its
+record says `environment.sandbox = none`; run untrusted submissions in a container there.
+Review still covers what a method folder ships (submissions/README.md, "Accepting a
+submission").
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ class FitInfo:
     method_parameters: int = 0
     wall_seconds: float | None = None  # the fit process's wall time, start-up included (supervisor's clock)
     serialised_bytes: int | None = None  # size of the pickled fitted method
+    sandbox: str | None = None  # the supervisor's word: "landlock N" or "none" (`benchmark.harness.sandbox`)
 
 
 def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], *, seed: int,
@@ -133,7 +137,8 @@ def _fit_info(jobdir: Path, limits: Limits, timed_out: bool) -> FitInfo:
     # `seconds` is measured inside the fit process (the method's own); `wall_seconds` by the supervisor,
     # start-up included, which the method cannot alter.
     return FitInfo(float(info["seconds"]), int(info["sequences_drawn"]), int(info["method_parameters"]),
-                   wall_seconds=report.get("fit_wall_s"), serialised_bytes=report.get("fitted_bytes"))
+                   wall_seconds=report.get("fit_wall_s"), serialised_bytes=report.get("fitted_bytes"),
+                   sandbox=report.get("sandbox"))
 
 
 def _answers(jobdir: Path, limits: Limits, timed_out: bool) -> dict[str, Tensors]:

@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from benchmark.harness.blobscan import Fingerprints, scan_blob
+from benchmark.harness.sandbox import abi_version
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
@@ -110,8 +111,9 @@ def _reap(keep: frozenset[int]) -> None:
 
 def _worker(kind: str, jobdir: Path, **kwargs) -> subprocess.Popen:
     log = open(jobdir / f"{kind}.log", "wb")  # noqa: SIM115 - closed when the process ends
+    env = {**os.environ, "TMPDIR": str(jobdir)}  # the one folder the sandboxed fit may write in
     return subprocess.Popen([sys.executable, "-m", "benchmark.harness.worker", kind, str(jobdir)], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True, **kwargs)
+                            stderr=subprocess.STDOUT, start_new_session=True, env=env, **kwargs)
 
 
 def _wait(proc: subprocess.Popen, deadline: float) -> bool:
@@ -126,7 +128,8 @@ def _wait(proc: subprocess.Popen, deadline: float) -> bool:
 def supervise(jobdir: Path, timeout_s: float, fingerprints: Fingerprints, score_job: bytes) -> int:
     """Fit, scan, then score; returns the exit code (see the module docstring)."""
     become_subreaper()
-    report: dict = {"fit_wall_s": None, "fitted_bytes": None, "refused": None}
+    report: dict = {"fit_wall_s": None, "fitted_bytes": None, "refused": None,
+                    "sandbox": f"landlock {abi}" if (abi := abi_version()) else "none"}
     deadline = time.monotonic() + timeout_s
     scorer = _worker("score", jobdir, stdin=subprocess.PIPE)  # starts importing while fit runs
     start = time.monotonic()
@@ -148,7 +151,9 @@ def supervise(jobdir: Path, timeout_s: float, fingerprints: Fingerprints, score_
         scorer.stdin.close()
     except BrokenPipeError:
         pass  # the scoring process already died; its log says why
-    return 0 if _wait(scorer, deadline) else TIMEOUT_EXIT
+    finished = _wait(scorer, deadline)
+    _write_report(jobdir, report)  # again: the scoring process may write in the job folder
+    return 0 if finished else TIMEOUT_EXIT
 
 
 def _scan(jobdir: Path, fingerprints: Fingerprints, report: dict) -> bool:

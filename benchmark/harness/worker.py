@@ -6,8 +6,10 @@ Started by `benchmark.harness.supervisor`, never by hand:
     python -m benchmark.harness.worker score JOBDIR  # imports, waits for "go" + the score job on
                                                      # stdin, reads fitted.pkl, writes answers.pt
 
-The scoring process is started while fit runs, so that importing torch (the bulk of a
-fresh interpreter's start-up) overlaps with fit; it receives its job through a pipe, only
+Each process enters its `benchmark.harness.sandbox` before any method code runs (fit may
+write only in JOBDIR; scoring reads only code and the fitted pickle). The scoring process
+is started while fit runs, so that importing torch (the bulk of a fresh interpreter's
+start-up) overlaps with fit; it receives its job through a pipe, only
 once fit is over and the supervisor has deleted the fit job (which holds the model). It writes plain
 tensors with `torch.save`; the harness reads them with `weights_only=True`.
 """
@@ -23,7 +25,7 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import OnionbenchError
-from benchmark.harness import protocol
+from benchmark.harness import protocol, sandbox
 
 
 def _limit_memory(gb: float) -> None:
@@ -51,6 +53,7 @@ def fit_main(jobdir: Path) -> None:
     info: dict = {"status": "failed", "seconds": 0.0, "sequences_drawn": 0}
     data: list = []
     try:
+        sandbox.restrict(sandbox.fit_rules(jobdir), sandbox.WRITE)  # before any method code runs
         result = protocol.fit_method(job["job"], job["model"], data_out=data)
         (jobdir / "fitted.pkl").write_bytes(result.blob)
         info.update(status="ok", seconds=result.seconds, sequences_drawn=result.sequences_drawn,
@@ -68,6 +71,8 @@ def score_main(jobdir: Path) -> None:
     memory_gb = float(job["memory_gb"])
     _limit_memory(memory_gb)
     try:
+        sandbox.restrict(sandbox.score_rules(jobdir, Path(job["folder"]), sandbox.hidden_from_scoring()),
+                         sandbox.READ | sandbox.WRITE)  # before the method's module is imported
         method = protocol.load_fitted(job["folder"],
                                       (jobdir / "fitted.pkl").read_bytes())
         answers = protocol.answer_queries(method, job["public"], seed=int(job["seed"]))
