@@ -152,6 +152,19 @@ def test_verify_compares_a_record_whose_track_went_missing_without_crashing():
     assert not check.matches and "write: recorded scored, now not attempted" in check.detail
 
 
+def test_verify_names_the_two_machines_when_a_record_differs_across_them():
+    """Exact repeats hold on the recording machine; across CPUs the third decimal may move."""
+    from benchmark.harness.verify import compare_exact
+
+    old = _score_toy("onehot-perfect")
+    moved = {**old["metrics"], "read": {**old["metrics"]["read"], "token_accuracy": 0.5}}
+    same_machine = compare_exact(old, {**old, "metrics": moved})
+    other_machine = compare_exact(old, {**old, "metrics": moved, "hardware": "another CPU, 1 threads"})
+    assert not same_machine.matches and "note: recorded on" not in same_machine.detail
+    assert not other_machine.matches and "re-scored on another CPU, 1 threads" in other_machine.detail
+    assert compare_exact(old, {**old, "hardware": "another CPU"}).matches  # identical results need no note
+
+
 def test_records_are_written_with_the_usual_file_mode(tmp_path):
     """mkstemp creates 0600 files; a record must be as readable as any file the user writes."""
     from benchmark.harness.records import write_atomic

@@ -121,6 +121,11 @@ def compare_exact(old: dict, new: dict) -> CellCheck:
         diffs.insert(0, "model weights differ")
     if not diffs and old["outcomes_sha256"] != new["outcomes_sha256"]:
         diffs.append("per-example outcomes differ (same aggregate metrics)")
+    if diffs and old.get("hardware") != new.get("hardware"):
+        # Seen on the committed records: Intel-made records re-scored on an AMD machine differ in
+        # the third decimal with the same code. Exact repeats need the recording machine.
+        diffs.append(f"note: recorded on {old.get('hardware')}, re-scored on {new.get('hardware')}; floats may "
+                     "differ across CPUs and thread counts: repeat there, or use --fresh (a 99 % interval)")
     return CellCheck(name, not diffs, "; ".join(diffs) or "metrics and outcomes identical")
 
 
