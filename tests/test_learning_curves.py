@@ -76,3 +76,9 @@ def test_the_committed_curves_make_a_report(lc):
     gaps = lc.current_gaps()
     assert gaps, "no current curves: run benchmarks/learning_curves.py"
     assert all(1.0 in g.by_factor for g in gaps)
+
+
+def test_the_committed_report_is_up_to_date(lc):
+    """leaderboard/curves/REPORT.md is what the script makes of the committed curves and records."""
+    assert lc.REPORT.read_text() == lc.committed_report(), (
+        "leaderboard/curves/REPORT.md is stale: run python benchmarks/learning_curves.py report --write")
