@@ -135,6 +135,7 @@ class FitData:
 
     def __init__(self, model: torch.nn.Module, heldout_keys: np.ndarray, *, seed: int, budget: int) -> None:
         self._model: torch.nn.Module = model
+        self._device = model_device(model)  # fit moves the model before FitData is built
         self._heldout = np.unique(heldout_keys)
         self._sampler = TrainSampler(seed, self._heldout, stream=2)
         self.budget = budget
@@ -144,9 +145,8 @@ class FitData:
         """n training sequences (lengths uniform 2..9) and their final encoder states."""
         seqs = self._sampler.sample(n)
         self.charge(seqs.tokens, seqs.lengths)
-        device = model_device(self._model)
         with torch.no_grad():
-            states = self._model.encode(seqs.tokens.to(device), seqs.lengths.to(device))  # type: ignore[operator]
+            states = self._model.encode(seqs.tokens.to(self._device), seqs.lengths.to(self._device))  # type: ignore[operator]
         return FitBatch(seqs.tokens, seqs.lengths, states.cpu())
 
     def is_heldout(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
