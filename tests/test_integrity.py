@@ -284,6 +284,26 @@ def test_scoring_cannot_read_the_model_from_disk(tmp_path, where):
     assert rec["metrics"]["read"] is None
 
 
+@landlock
+def test_scoring_cannot_forge_the_supervisors_report(tmp_path):
+    """The scorer may create files in its job folder (TMPDIR); the supervisor's report, the
+    trusted fit wall time and pickle size, is written again after scoring."""
+    folder = tmp_path / "forger"
+    folder.mkdir()
+    (folder / "method.toml").write_text('name = "forger"\ndescription = "forges supervisor.json"\nauthors = ["t"]\n'
+                                        'url = "u"\nhypothesis = "other"\nentry = "method.py:Forger"\n')
+    (folder / "method.py").write_text(
+        "import json, os\nimport torch\n\nclass Forger:\n    tracks = ('read',)\n\n"
+        "    def fit(self, model, data):\n        return self\n\n    def read(self, h, position):\n"
+        "        forged = {'fit_wall_s': 0.001, 'fitted_bytes': 1, 'refused': None, 'sandbox': 'landlock 99'}\n"
+        "        with open(os.path.join(os.environ['TMPDIR'], 'supervisor.json'), 'w') as f:\n"
+        "            json.dump(forged, f)\n        return torch.zeros(h.shape[0], 30)\n")
+    model, provenance = load_reference(str(CHECK_AR))
+    rec = run_cell(load_spec(folder), model, provenance, limits=LIMITS)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["fit"]["serialised_bytes"] != 1 and rec["environment"]["sandbox"] != "landlock 99"
+
+
 def test_without_the_sandbox_the_disk_route_would_win(tmp_path):
     """The same cheat in one process (no sandbox): it reads as well as the model repeats, so
     the refusals above are the sandbox's doing, not the cheat's bug."""
