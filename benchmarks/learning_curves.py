@@ -16,8 +16,11 @@ trains its write and its read in two schedules; a probe without steps learns fro
 
     python benchmarks/learning_curves.py report [--write]  # each default against its curve (-> REPORT.md)
 
-The report reads only curves of the current method source at its current defaults, and
-compares each default with the best point of the metric the method trains for.
+The report reads only curves of the current method code at its current fixed params, and
+compares each default with the best point of the metric the method trains for. A curve is
+keyed by the code without its defaults (`code_sha256`), so moving a default along its own
+curve (the point of measuring it) keeps the curve: every point stores its own values, and
+the factors are taken against whatever the default is now.
 
 Writes leaderboard/curves/<method>/<model>.json after every point (atomically), and skips
 points already there for the same method source and params, so an interrupted run resumes
@@ -27,10 +30,12 @@ where it stopped. One torch thread by default (the development machine is shared
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +71,44 @@ def _point(record: dict, values: dict, wall: float) -> dict:
             "metrics": record["metrics"], "by_length": record["by_length"]}  # length 9 is the paper's view
 
 
+def code_sha256(spec) -> str:
+    """sha256 of a method folder as `folder_sha256`, except that method.toml counts without [params].
+
+    Why: choosing a default from its curve edits [params], which changes the folder's hash,
+    but not one point measured before: each point stores the values it ran with. Every other
+    change (code, entry, check params) still makes the curve history.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(p for p in spec.folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        rel, data = path.relative_to(spec.folder).as_posix(), path.read_bytes()
+        if rel == "method.toml":
+            meta = tomllib.loads(data.decode())
+            meta.pop("params", None)
+            data = json.dumps(meta, sort_keys=True).encode()
+        digest.update(rel.encode() + b"\0" + data)
+    return digest.hexdigest()
+
+
+def identity(curve: dict) -> dict:
+    """What makes two curves one experiment: method code, model, split, what varies and what is fixed.
+
+    The defaults of the varied parameters are left out (each point has its own values), so
+    a curve survives moving its default. A curve from before `code_sha256` existed has none
+    and matches nothing current.
+    """
+    vary = curve.get("vary", ["steps"])  # older curves vary `steps` alone and have no such key
+    return {"method": curve["method"], "model": curve["model"], "model_sha256": curve.get("model_sha256"),
+            "split": curve["split"], "code_sha256": curve.get("code_sha256"), "vary": vary,
+            "fixed": {k: v for k, v in curve["params"].items() if k not in vary}}
+
+
 def _load(path: Path, key: dict) -> dict:
-    """The curve so far, or a fresh one when the method source or params changed."""
+    """The curve so far, or a fresh one when the method code or a fixed param changed."""
     if path.exists():
         curve = json.loads(path.read_text())
-        if {k: curve.get(k) for k in key} == key:
+        if identity(curve) == identity(key):
             return curve
-        print(f"{path}: method source or params changed; starting the curve again")
+        print(f"{path}: method code or a fixed param changed; starting the curve again")
     return {**key, "points": []}
 
 
@@ -112,9 +148,8 @@ def main(argv: list[str] | None = None) -> None:
     model, provenance = load_reference(args.model)
     params = {**spec.params, **fixed}
     key = {"method": spec.name, "model": provenance["name"], "model_sha256": provenance["sha256"],
-           "split": "valid", "method_sha256": spec.source_sha256(), "params": params}
-    if args.vary != ["steps"]:  # older curves vary `steps` alone and have no such key
-        key["vary"] = args.vary
+           "split": "valid", "method_sha256": spec.source_sha256(), "code_sha256": code_sha256(spec),
+           "params": params, "vary": args.vary}  # method_sha256 and params: as when the curve began
     suffix = "".join(f"-{k}{v}" for k, v in sorted(fixed.items()))
     path = CURVES / spec.name / f"{provenance['name']}{suffix}.json"
     curve = _load(path, key)
@@ -187,8 +222,8 @@ class Gap:
 
 
 def current_gaps(curves: Path = CURVES) -> list[Gap]:
-    """Every current curve (this method source, these defaults) with a factor-1 point, per trained metric."""
-    gaps = []
+    """Every current curve (this method code, these fixed params) with a factor-1 point, per trained metric."""
+    gaps, codes = [], {}
     for path in sorted(curves.glob("*/*.json")):
         curve = json.loads(path.read_text())
         if path.name.endswith("-long.json"):
@@ -197,11 +232,10 @@ def current_gaps(curves: Path = CURVES) -> list[Gap]:
             spec = resolve(curve["method"])
         except OnionbenchError:
             continue
-        vary = curve.get("vary", ["steps"])
-        fixed = {k: v for k, v in curve["params"].items() if k not in vary}
-        if curve["method_sha256"] != spec.source_sha256() or fixed != {k: v for k, v in spec.params.items()
-                                                                        if k not in vary}:
-            continue  # an older source or another setting: history, not the current default
+        vary = identity(curve)["vary"]
+        now = {**curve, "code_sha256": codes.setdefault(spec.name, code_sha256(spec)), "params": spec.params}
+        if identity(curve) != identity(now):
+            continue  # older code or another fixed setting: history, not the current default
         factors = {round(p.get("values", {"steps": p["steps"]})[vary[0]] / spec.params[vary[0]], 3): p
                    for p in curve["points"]}
         if 1.0 not in factors:

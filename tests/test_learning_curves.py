@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from benchmark.harness.submission import resolve
+from benchmark.harness.submission import load_spec, resolve
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,11 +45,12 @@ def test_a_schedule_that_cannot_be_built_is_refused(lc, kw, phrase):
         lc._schedule(_args(**kw), {"steps": 1200, "read_steps": 1000, "lr": 0.06})
 
 
-def _curve(tmp: Path, method: str, model: str, points: dict[float, float], **overrides) -> None:
+def _curve(lc, tmp: Path, method: str, model: str, points: dict[float, float], **overrides) -> None:
     spec = resolve(method)
     vary = ["n_samples"]
     curve = {"method": method, "model": model, "split": "valid", "method_sha256": spec.source_sha256(),
-             "params": dict(spec.params), "vary": vary, "points": [], **overrides}
+             "code_sha256": lc.code_sha256(spec), "params": dict(spec.params), "vary": vary, "points": [],
+             **overrides}
     for factor, value in points.items():
         n = round(spec.params["n_samples"] * factor)
         curve["points"].append({"steps": n, "values": {"n_samples": n},
@@ -58,11 +60,12 @@ def _curve(tmp: Path, method: str, model: str, points: dict[float, float], **ove
 
 
 def test_the_report_states_each_gap_and_ignores_history(lc, tmp_path):
-    _curve(tmp_path, "linear-probe", "flat", {1: 0.50, 2: 0.515, 4: 0.52})
-    _curve(tmp_path, "linear-probe", "rising", {0.5: 0.2, 1: 0.40, 2: 0.45, 4: 0.49})
-    _curve(tmp_path, "linear-probe", "old-source", {1: 0.1, 2: 0.9}, method_sha256="0" * 64)
+    _curve(lc, tmp_path, "linear-probe", "flat", {1: 0.50, 2: 0.515, 4: 0.52})
+    _curve(lc, tmp_path, "linear-probe", "rising", {0.5: 0.2, 1: 0.40, 2: 0.45, 4: 0.49})
+    _curve(lc, tmp_path, "linear-probe", "old-source", {1: 0.1, 2: 0.9}, code_sha256="0" * 64)
+    _curve(lc, tmp_path, "linear-probe", "pre-code-sha", {1: 0.1, 2: 0.9}, code_sha256=None)
     gaps = {g.model: g for g in lc.current_gaps(tmp_path)}
-    assert set(gaps) == {"flat", "rising"}  # a curve of another method source is history
+    assert set(gaps) == {"flat", "rising"}  # a curve of other method code is history
     flat, rising = gaps["flat"], gaps["rising"]
     assert (flat.gap, flat.needed, flat.still_rising) == (0.02, 1.0, False)
     assert (rising.gap, rising.needed, rising.still_rising) == (0.09, 4.0, True)
@@ -82,3 +85,25 @@ def test_the_committed_report_is_up_to_date(lc):
     """leaderboard/curves/REPORT.md is what the script makes of the committed curves and records."""
     assert lc.REPORT.read_text() == lc.committed_report(), (
         "leaderboard/curves/REPORT.md is stale: run python benchmarks/learning_curves.py report --write")
+
+
+def test_a_curve_survives_moving_its_default_but_not_a_code_change(lc, tmp_path, monkeypatch):
+    """Choosing a default from its curve edits [params]; the points measured before still count,
+    now at factors against the new default. A change to the code makes the curve history."""
+    folder = tmp_path / "linear-probe"
+    shutil.copytree(resolve("linear-probe").folder, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    curves = tmp_path / "curves"
+    curves.mkdir()
+    _curve(lc, curves, "linear-probe", "m", {1: 0.40, 2: 0.45, 4: 0.46})
+    n = resolve("linear-probe").params["n_samples"]
+    toml = folder / "method.toml"
+    toml.write_text(toml.read_text().replace(f"n_samples = {n}\n", f"n_samples = {2 * n}\n", 1))
+    moved = load_spec(folder)
+    assert moved.params["n_samples"] == 2 * n and moved.source_sha256() != resolve("linear-probe").source_sha256()
+    monkeypatch.setattr(lc, "resolve", lambda name: moved)
+    (gap,) = lc.current_gaps(curves)
+    assert gap.by_factor == {0.5: 0.40, 1.0: 0.45, 2.0: 0.46} and gap.gap == 0.01
+
+    (folder / "method.py").write_text((folder / "method.py").read_text() + "# changed\n")
+    monkeypatch.setattr(lc, "resolve", lambda name: load_spec(folder))
+    assert lc.current_gaps(curves) == []
