@@ -97,7 +97,7 @@ def test_a_curve_survives_moving_its_default_but_not_a_code_change(lc, tmp_path,
     _curve(lc, curves, "linear-probe", "m", {1: 0.40, 2: 0.45, 4: 0.46})
     n = resolve("linear-probe").params["n_samples"]
     toml = folder / "method.toml"
-    toml.write_text(toml.read_text().replace(f"n_samples = {n}\n", f"n_samples = {2 * n}\n", 1))
+    toml.write_text(toml.read_text().replace(f"n_samples = {n}", f"n_samples = {2 * n}", 1))  # [params] comes first
     moved = load_spec(folder)
     assert moved.params["n_samples"] == 2 * n and moved.source_sha256() != resolve("linear-probe").source_sha256()
     monkeypatch.setattr(lc, "resolve", lambda name: moved)
