@@ -74,6 +74,25 @@ def test_the_report_states_each_gap_and_ignores_history(lc, tmp_path):
     assert "| linear-probe | +0.090 | 4x (a curve still rising: more) | 5 min | 20 min |" in text
 
 
+def test_a_long_run_at_the_papers_recipe_is_a_second_reference(lc, tmp_path):
+    """A flat curve at the default's own lr can sit below the paper recipe's plateau; the report
+    shows the long run's best point beside it, and ignores a long run of older method code."""
+    _curve(lc, tmp_path, "linear-probe", "flat", {1: 0.50, 2: 0.51, 4: 0.51})
+    _curve(lc, tmp_path, "linear-probe", "other", {1: 0.50, 2: 0.51})
+    source = resolve("linear-probe").source_sha256()
+    for model, sha, values in (("flat", source, (0.55, 0.58, 0.57)), ("other", "0" * 64, (0.9,))):
+        long = {"method": "linear-probe", "model": model, "method_sha256": sha, "params": {}, "split": "valid",
+                "points": [{"steps": 1000 * (i + 1), "metrics": {"read": {"sequence_accuracy": v}}}
+                           for i, v in enumerate(values)]}
+        (tmp_path / "linear-probe" / f"{model}-long.json").write_text(json.dumps(long))
+    gaps = {g.model: g for g in lc.current_gaps(tmp_path)}
+    assert gaps["flat"].gap == 0.01 and gaps["flat"].paper == (0.58, 3000) and gaps["flat"].paper_gap == 0.08
+    assert gaps["other"].paper is None  # a long run of other method code is history
+    text = lc.report(list(gaps.values()), {"linear-probe": 600.0})
+    assert "| +0.010 | within 0.02 | 0.580 (3,000) | +0.080 |" in text
+    assert text.endswith("| 5 min | 5 min | +0.080 (1 of its models run) |")
+
+
 def test_the_committed_curves_make_a_report(lc):
     """Every committed default curve is readable by the report (it is what baselines/README quotes)."""
     gaps = lc.current_gaps()
