@@ -11,7 +11,9 @@ Per architecture and hidden size N (both variants, all seeds), from the committe
 - the paper's own view: linear interchange on length-9 sequences only (its test set) next
   to onion WRITE on lengths 2-9 (its onion test set);
 - a verdict: the paired difference onion - linear-das over the same models, per track, and
-  whether length-9 linear interchange exceeds 0.5 (linear "works" in the paper's sense).
+  whether length-9 linear interchange exceeds 0.5 (linear "works" in the paper's sense);
+- the same verdicts under the paper's 60,000-step schedule, from the committed long runs
+  (benchmarks/long_schedule.py), where both methods finished on the same models.
 
 Usage: python benchmarks/paper_finding.py [--results leaderboard/results] [--out docs/PAPER_FINDING.md]
 """
@@ -29,6 +31,7 @@ from tabulate import tabulate
 from benchmark.board.leaderboard import load_records
 from benchmark.board.stats import t975, wilson
 from benchmark.harness.defaults import default_results
+from benchmark.zoo.architectures import parse_name
 
 ONION, LINEAR = "onion", "linear-das"
 CURVES = Path(__file__).resolve().parents[1] / "leaderboard" / "curves"
@@ -116,7 +119,8 @@ def report(records: list[dict]) -> str:
     caveat = ("Caveat: `linear-das` trains 1,500 steps at lr 1e-2 and `onion` 1,200 at 6e-2 cosine (the paper: "
               "60,000 at 1e-3 constant, weight decay 0.1). The paper's schedule, run for real on single models, "
               "is the next section.")
-    return f"{claim}\n\n{table}\n\n" + "\n".join(verdicts) + f"\n\n{caveat}\n\n{long_schedule()}\n"
+    return (f"{claim}\n\n{table}\n\n" + "\n".join(verdicts) + f"\n\n{caveat}\n\n{long_schedule()}\n\n"
+            f"{long_verdicts()}\n")
 
 
 def long_schedule(curves: Path = CURVES) -> str:
@@ -151,6 +155,69 @@ def long_schedule(curves: Path = CURVES) -> str:
     return ("## The paper's schedule (lr 1e-3 constant, weight decay 0.1; onion lin_init 1.0)\n\n"
             "One fit per model, scored on the `valid` split at its last step (all points: "
             "leaderboard/curves/*/*-long.json and baselines/README.md).\n\n" + table)
+
+
+def _complete_long_runs(curves: Path) -> dict:
+    """(architecture, N, variant) -> method -> {model: last point}, for runs that reached their last step."""
+    out: dict = defaultdict(lambda: defaultdict(dict))
+    for path in sorted(curves.glob("*/*-long.json")):
+        curve = json.loads(path.read_text())
+        name = parse_name(curve["model"])
+        last = max(curve["points"], key=lambda p: p["steps"], default=None)
+        if name is None or last is None or last["steps"] < curve["params"]["steps"]:
+            continue  # a run still under way says nothing final
+        out[(name.architecture, name.hidden, name.variant)][curve["method"]][curve["model"]] = last
+    return out
+
+
+def _length_9(points: dict[str, dict]) -> str:
+    """Whether length-9 linear interchange exceeds 0.5, model by model (95 % Wilson intervals)."""
+    spans = []
+    for point in points.values():
+        rate = point["by_length"].get("interchange", {}).get("9")
+        n = point.get("kept_by_length", {}).get("interchange", {}).get("9")
+        if rate is not None and n:
+            spans.append(wilson(rate, n))
+    if not spans:
+        return "length-9 linear interchange: no cases"
+    above = sum(lo > 0.5 for lo, _ in spans)
+    below = sum(hi < 0.5 for _, hi in spans)
+    return (f"length-9 linear interchange exceeds 0.5 on {above} of {len(spans)} models, is below it on {below} "
+            f"(lower bounds {min(lo for lo, _ in spans):.3f}-{max(lo for lo, _ in spans):.3f}, upper bounds "
+            f"{min(hi for _, hi in spans):.3f}-{max(hi for _, hi in spans):.3f})")
+
+
+def long_verdicts(curves: Path = CURVES) -> str:
+    """The verdicts again, under the paper's schedule: only complete runs, paired over the same models.
+
+    Why: the short-schedule verdicts invite "your baseline was under-trained"; where both
+    methods ran the paper's 60,000 steps on the same models, this is the answer.
+    """
+    runs = _complete_long_runs(curves)
+    lines = []
+    for key in sorted(runs):
+        by_method = runs[key]
+        values = {track: {method: {model: p["metrics"][track]["iia"] for model, p in by_method[method].items()
+                                   if p["metrics"].get(track)} for method in (ONION, LINEAR)}
+                  for track in ("write", "interchange")}
+        parts = []
+        for track in ("write", "interchange"):
+            diff = _paired(values[track][ONION], values[track][LINEAR])
+            if diff is None:
+                parts.append(f"{track}: fewer than 2 models with both runs")
+                continue
+            mean, half, n = diff
+            who = "no difference" if abs(mean) <= half else f"{'onion' if mean > 0 else 'linear-das'} better"
+            parts.append(f"{track}: {who} ({mean:+.3f} ± {half:.3f}, {n} models)")
+        if by_method.get(LINEAR):
+            parts.append(_length_9(by_method[LINEAR]))
+        arch, n, variant = key
+        lines.append(f"- **{arch} N={n} {variant}** (paper's schedule): " + "; ".join(parts))
+    if not lines:
+        return "No complete long run yet."
+    return ("Verdicts under the paper's schedule (complete runs only; onion - linear-das paired over the models "
+            "where both finished, t with n-1 degrees of freedom; length 9 per model, 95 % Wilson):\n\n"
+            + "\n".join(lines))
 
 
 def main() -> None:

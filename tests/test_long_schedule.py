@@ -111,3 +111,30 @@ def test_paper_finding_gives_the_length_9_verdict_with_its_interval(tmp_path, ra
     row = next(line for line in module.long_schedule(tmp_path).splitlines() if line.startswith("| linear-das"))
     assert row.rstrip(" |").endswith(verdict)
     assert f"n={n}" in row
+
+
+def test_paper_finding_pairs_only_complete_long_runs(tmp_path):
+    """Verdicts under the paper's schedule: a run still under way must not count, and the
+    pairing must follow the models (onion far ahead on two models -> "onion better")."""
+    spec = importlib.util.spec_from_file_location("paper_finding", ROOT / "benchmarks" / "paper_finding.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def curve(method: str, model: str, write: float, steps: int, l9: float = 0.1) -> None:
+        point = {"steps": steps, "metrics": {"read": None, "write": {"iia": write}, "interchange": {"iia": write / 2}},
+                 "by_length": {"interchange": {"9": l9}}, "kept_by_length": {"interchange": {"9": 138}}}
+        (tmp_path / method).mkdir(exist_ok=True)
+        (tmp_path / method / f"{model}-long.json").write_text(json.dumps(
+            {"method": method, "model": model, "params": {"steps": 60000}, "points": [point]}))
+
+    curve("onion", "gru-h256-ar-s0", 0.94, 60000)
+    curve("onion", "gru-h256-ar-s1", 0.95, 60000)
+    curve("linear-das", "gru-h256-ar-s0", 0.37, 60000)
+    curve("linear-das", "gru-h256-ar-s1", 0.40, 60000)
+    curve("linear-das", "gru-h256-ar-s2", 0.99, 12000, l9=0.99)  # under way: ignored
+    line = next(x for x in module.long_verdicts(tmp_path).splitlines() if "N=256 ar" in x)
+    assert "write: onion better" in line and "2 models" in line
+    assert "exceeds 0.5 on 0 of 2 models, is below it on 2" in line
+    curve("linear-das", "gru-h256-ar-s2", 0.99, 60000, l9=0.99)  # now finished, and linear on length 9
+    line = next(x for x in module.long_verdicts(tmp_path).splitlines() if "N=256 ar" in x)
+    assert "exceeds 0.5 on 1 of 3 models" in line
