@@ -76,19 +76,22 @@ def _values(records: list[dict]) -> dict:
     return out
 
 
-def _verdict(values: dict) -> str:
+def _track_verdicts(values: dict, missing: str) -> list[str]:
+    """Per track, onion - linear-das paired over the models both have: who is better, if resolved."""
     parts = []
     for track in ("write", "interchange"):
         diff = _paired(values[track][ONION], values[track][LINEAR])
         if diff is None:
-            parts.append(f"{track}: not enough records")
+            parts.append(f"{track}: {missing}")
             continue
         mean, half, n = diff
-        if abs(mean) <= half:
-            parts.append(f"{track}: no difference ({mean:+.3f} ± {half:.3f}, {n} models)")
-        else:
-            who = "onion" if mean > 0 else "linear-das"
-            parts.append(f"{track}: {who} better ({mean:+.3f} ± {half:.3f}, {n} models)")
+        who = "no difference" if abs(mean) <= half else f"{'onion' if mean > 0 else 'linear-das'} better"
+        parts.append(f"{track}: {who} ({mean:+.3f} ± {half:.3f}, {n} models)")
+    return parts
+
+
+def _verdict(values: dict) -> str:
+    parts = _track_verdicts(values, "not enough records")
     nine = list(values["interchange@9"][LINEAR].values())
     if nine:
         works = sum(nine) / len(nine) > 0.5
@@ -200,15 +203,7 @@ def long_verdicts(curves: Path = CURVES) -> str:
         values = {track: {method: {model: p["metrics"][track]["iia"] for model, p in by_method[method].items()
                                    if p["metrics"].get(track)} for method in (ONION, LINEAR)}
                   for track in ("write", "interchange")}
-        parts = []
-        for track in ("write", "interchange"):
-            diff = _paired(values[track][ONION], values[track][LINEAR])
-            if diff is None:
-                parts.append(f"{track}: fewer than 2 models with both runs")
-                continue
-            mean, half, n = diff
-            who = "no difference" if abs(mean) <= half else f"{'onion' if mean > 0 else 'linear-das'} better"
-            parts.append(f"{track}: {who} ({mean:+.3f} ± {half:.3f}, {n} models)")
+        parts = _track_verdicts(values, "fewer than 2 models with both runs")
         if by_method.get(LINEAR):
             parts.append(_length_9(by_method[LINEAR]))
         arch, n, variant = key
