@@ -122,11 +122,32 @@ def report(records: list[dict]) -> str:
     caveat = ("Caveat: `linear-das` trains 1,500 steps at lr 1e-2 and `onion` 1,200 at 6e-2 cosine (the paper: "
               "60,000 at 1e-3 constant, weight decay 0.1). The paper's schedule, run for real on single models, "
               "is the next section.")
-    return (f"{claim}\n\n{table}\n\n" + "\n".join(verdicts) + f"\n\n{caveat}\n\n{long_schedule()}\n\n"
-            f"{long_verdicts()}\n")
+    runs = long_runs()
+    return (f"{claim}\n\n{table}\n\n" + "\n".join(verdicts) + f"\n\n{caveat}\n\n{long_schedule(runs)}\n\n"
+            f"{long_verdicts(runs)}\n")
 
 
-def long_schedule(curves: Path = CURVES) -> str:
+def long_runs(curves: Path = CURVES) -> list[tuple[dict, dict]]:
+    """(curve, its last point) for every committed long run (benchmarks/long_schedule.py)."""
+    runs = []
+    for path in sorted(curves.glob("*/*-long.json")):
+        curve = json.loads(path.read_text())
+        last = max(curve["points"], key=lambda p: p["steps"], default=None)
+        if last is not None:
+            runs.append((curve, last))
+    return runs
+
+
+def _length_9_span(point: dict) -> tuple[float, int, float, float] | None:
+    """Length-9 interchange rate, its case count and 95 % Wilson bounds; None without cases."""
+    rate = point["by_length"].get("interchange", {}).get("9")
+    n = point.get("kept_by_length", {}).get("interchange", {}).get("9")
+    if rate is None or not n:
+        return None
+    return (rate, n, *wilson(rate, n))
+
+
+def long_schedule(runs: list[tuple[dict, dict]]) -> str:
     """The last point of every committed long run (benchmarks/long_schedule.py), `valid` split.
 
     Why here: the verdicts above rest on short schedules; this says, for the models where the
@@ -134,17 +155,12 @@ def long_schedule(curves: Path = CURVES) -> str:
     interchange exceeds 0.5 (a 95 % Wilson interval over the length-9 cases).
     """
     rows = []
-    for path in sorted(curves.glob("*/*-long.json")):
-        curve = json.loads(path.read_text())
-        last = max(curve["points"], key=lambda p: p["steps"], default=None)
-        if last is None:
-            continue
-        m, l9 = last["metrics"], last["by_length"].get("interchange", {}).get("9")
-        n = last.get("kept_by_length", {}).get("interchange", {}).get("9")
-        if l9 is None or n is None:
+    for curve, last in runs:
+        m, nine = last["metrics"], _length_9_span(last)
+        if nine is None:
             span, verdict = "-", "-"
         else:
-            lo, hi = wilson(l9, n)
+            l9, n, lo, hi = nine
             span = f"{l9:.3f} ({lo:.3f}-{hi:.3f}, n={n})"
             verdict = ("exceeds 0.5" if lo > 0.5 else "below 0.5" if hi < 0.5 else "undecided") \
                 if curve["method"] == LINEAR else "-"
@@ -160,14 +176,12 @@ def long_schedule(curves: Path = CURVES) -> str:
             "leaderboard/curves/*/*-long.json and baselines/README.md).\n\n" + table)
 
 
-def _complete_long_runs(curves: Path) -> dict:
+def _complete_long_runs(runs: list[tuple[dict, dict]]) -> dict:
     """(architecture, N, variant) -> method -> {model: last point}, for runs that reached their last step."""
     out: dict = defaultdict(lambda: defaultdict(dict))
-    for path in sorted(curves.glob("*/*-long.json")):
-        curve = json.loads(path.read_text())
+    for curve, last in runs:
         name = parse_name(curve["model"])
-        last = max(curve["points"], key=lambda p: p["steps"], default=None)
-        if name is None or last is None or last["steps"] < curve["params"]["steps"]:
+        if name is None or last["steps"] < curve["params"]["steps"]:
             continue  # a run still under way says nothing final
         out[(name.architecture, name.hidden, name.variant)][curve["method"]][curve["model"]] = last
     return out
@@ -175,12 +189,7 @@ def _complete_long_runs(curves: Path) -> dict:
 
 def _length_9(points: dict[str, dict]) -> str:
     """Whether length-9 linear interchange exceeds 0.5, model by model (95 % Wilson intervals)."""
-    spans = []
-    for point in points.values():
-        rate = point["by_length"].get("interchange", {}).get("9")
-        n = point.get("kept_by_length", {}).get("interchange", {}).get("9")
-        if rate is not None and n:
-            spans.append(wilson(rate, n))
+    spans = [nine[2:] for nine in map(_length_9_span, points.values()) if nine is not None]
     if not spans:
         return "length-9 linear interchange: no cases"
     above = sum(lo > 0.5 for lo, _ in spans)
@@ -190,16 +199,16 @@ def _length_9(points: dict[str, dict]) -> str:
             f"{min(hi for _, hi in spans):.3f}-{max(hi for _, hi in spans):.3f})")
 
 
-def long_verdicts(curves: Path = CURVES) -> str:
+def long_verdicts(runs: list[tuple[dict, dict]]) -> str:
     """The verdicts again, under the paper's schedule: only complete runs, paired over the same models.
 
     Why: the short-schedule verdicts invite "your baseline was under-trained"; where both
     methods ran the paper's 60,000 steps on the same models, this is the answer.
     """
-    runs = _complete_long_runs(curves)
+    complete = _complete_long_runs(runs)
     lines = []
-    for key in sorted(runs):
-        by_method = runs[key]
+    for key in sorted(complete):
+        by_method = complete[key]
         values = {track: {method: {model: p["metrics"][track]["iia"] for model, p in by_method[method].items()
                                    if p["metrics"].get(track)} for method in (ONION, LINEAR)}
                   for track in ("write", "interchange")}

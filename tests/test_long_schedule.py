@@ -26,8 +26,9 @@ SMALL = {"linear-das": {"pool_size": 800, "read_samples": 800, "lr": 1e-2},
          "onion": {"pool_size": 800, "read_steps": 20, "lr": 1e-2, "weight_decay": 0.1}}
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("long_schedule", ROOT / "benchmarks" / "long_schedule.py")
+def _benchmark_script(name: str):
+    """Import benchmarks/<name>.py (a script folder, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -35,7 +36,12 @@ def _script():
 
 @pytest.fixture(scope="module")
 def script():
-    return _script()
+    return _benchmark_script("long_schedule")
+
+
+@pytest.fixture(scope="module")
+def paper_finding():
+    return _benchmark_script("paper_finding")
 
 
 @pytest.fixture(scope="module")
@@ -99,26 +105,21 @@ def test_wilson_interval():
 
 @pytest.mark.parametrize(("rate", "n", "verdict"), [(0.9, 200, "exceeds 0.5"), (0.05, 136, "below 0.5"),
                                                      (0.5, 10, "undecided")])
-def test_paper_finding_gives_the_length_9_verdict_with_its_interval(tmp_path, rate, n, verdict):
-    spec = importlib.util.spec_from_file_location("paper_finding", ROOT / "benchmarks" / "paper_finding.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+def test_paper_finding_gives_the_length_9_verdict_with_its_interval(paper_finding, tmp_path, rate, n, verdict):
     point = {"steps": 60000, "metrics": {"read": None, "write": {"iia": 0.4}, "interchange": {"iia": 0.5}},
              "by_length": {"interchange": {"9": rate}}, "kept_by_length": {"interchange": {"9": n}}}
     curve = {"method": "linear-das", "model": "m", "params": {"steps": 60000}, "points": [point]}
     (tmp_path / "linear-das").mkdir()
     (tmp_path / "linear-das" / "m-long.json").write_text(json.dumps(curve))
-    row = next(line for line in module.long_schedule(tmp_path).splitlines() if line.startswith("| linear-das"))
+    table = paper_finding.long_schedule(paper_finding.long_runs(tmp_path))
+    row = next(line for line in table.splitlines() if line.startswith("| linear-das"))
     assert row.rstrip(" |").endswith(verdict)
     assert f"n={n}" in row
 
 
-def test_paper_finding_pairs_only_complete_long_runs(tmp_path):
+def test_paper_finding_pairs_only_complete_long_runs(paper_finding, tmp_path):
     """Verdicts under the paper's schedule: a run still under way must not count, and the
     pairing must follow the models (onion far ahead on two models -> "onion better")."""
-    spec = importlib.util.spec_from_file_location("paper_finding", ROOT / "benchmarks" / "paper_finding.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
 
     def curve(method: str, model: str, write: float, steps: int, l9: float = 0.1) -> None:
         point = {"steps": steps, "metrics": {"read": None, "write": {"iia": write}, "interchange": {"iia": write / 2}},
@@ -127,14 +128,17 @@ def test_paper_finding_pairs_only_complete_long_runs(tmp_path):
         (tmp_path / method / f"{model}-long.json").write_text(json.dumps(
             {"method": method, "model": model, "params": {"steps": 60000}, "points": [point]}))
 
+    def verdicts() -> str:
+        return paper_finding.long_verdicts(paper_finding.long_runs(tmp_path))
+
     curve("onion", "gru-h256-ar-s0", 0.94, 60000)
     curve("onion", "gru-h256-ar-s1", 0.95, 60000)
     curve("linear-das", "gru-h256-ar-s0", 0.37, 60000)
     curve("linear-das", "gru-h256-ar-s1", 0.40, 60000)
     curve("linear-das", "gru-h256-ar-s2", 0.99, 12000, l9=0.99)  # under way: ignored
-    line = next(x for x in module.long_verdicts(tmp_path).splitlines() if "N=256 ar" in x)
+    line = next(x for x in verdicts().splitlines() if "N=256 ar" in x)
     assert "write: onion better" in line and "2 models" in line
     assert "exceeds 0.5 on 0 of 2 models, is below it on 2" in line
     curve("linear-das", "gru-h256-ar-s2", 0.99, 60000, l9=0.99)  # now finished, and linear on length 9
-    line = next(x for x in module.long_verdicts(tmp_path).splitlines() if "N=256 ar" in x)
+    line = next(x for x in verdicts().splitlines() if "N=256 ar" in x)
     assert "exceeds 0.5 on 1 of 3 models" in line
