@@ -13,6 +13,7 @@ $(VENV)/.installed: pyproject.toml
 
 .PHONY: demo test bench
 demo: $(VENV)/.installed
+	@command -v bwrap >/dev/null || echo "note: bubblewrap is not installed, so cells run under Landlock alone and the leaderboard will not rank them (Debian/Ubuntu: apt-get install bubblewrap)"
 	$(VENV)/bin/onionbench score onion --models smoke --results runs/demo-results
 
 test: $(VENV)/.installed

@@ -78,7 +78,9 @@ def test_unknown_method_name_lists_the_valid_ones(tmp_path):
 def test_the_example_in_submissions_readme_passes_check(tmp_path):
     text = (Path(__file__).parent.parent / "submissions" / "README.md").read_text()
     toml = text.split("```toml\n", 1)[1].split("```", 1)[0]
-    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    entry_class = toml.split('entry = "method.py:', 1)[1].split('"', 1)[0]
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    code = next(b for b in blocks if f"class {entry_class}" in b)  # the example the toml names
     folder = tmp_path / "mean-shift"
     folder.mkdir()
     (folder / "method.toml").write_text(toml)

@@ -3,7 +3,8 @@
 A number on a board is only meaningful next to another one measured the same way, on the
 same models. So the core tier comes from the registry (a record counts as a core cell only
 when its model's weights are the pinned ones), and a build refuses record sets that mix
-scoring versions, edit plans, fit budgets or weights of one model, naming the records.
+scoring versions, edit plans, fit budgets or weights of one model, or that ran without a
+verified sandbox, naming the records.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def check_comparable(records: list[dict]) -> None:
     problems = [p for field, get in SHARED_FIELDS.items() if (p := _disagreement(records, field, get))]
     problems += _model_hash_disagreements(records)
     problems += _duplicates(records)
+    problems += _unsealed(records)
     if problems:
         raise OnionbenchError("the records are not comparable, so no leaderboard was built: " + ". ".join(problems)
                               + ". Re-score the odd records with the settings of the others (`onionbench score "
@@ -125,6 +127,18 @@ def _model_hash_disagreements(records: list[dict]) -> list[str]:
     return [f"model {name} has different weights (sha256) across records: "
             + "; ".join(f"{sha}... in {_names(names)}" for sha, names in _minority_first(hashes))
             for name, hashes in sorted(by_model.items()) if len(hashes) > 1]
+
+
+def _unsealed(records: list[dict]) -> list[str]:
+    """Records whose workers attested an open restriction (no bubblewrap, say) are not ranked.
+
+    Records from before attestation carry the kernel's Landlock ABI instead ("landlock 7"):
+    they are ranked until the sealed re-score replaces them."""
+    open_ = sorted(cell_name(r) for r in records if "open:" in r.get("environment", {}).get("sandbox", ""))
+    if not open_:
+        return []
+    return [f"{_names(open_)} ran without a verified sandbox (their environment.sandbox says which restrictions were "
+            "open); install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap) and re-score them"]
 
 
 def _duplicates(records: list[dict]) -> list[str]:

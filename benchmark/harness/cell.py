@@ -86,6 +86,8 @@ def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
     except Exception as err:  # a broken method must not stop the run
         record.update(status="failed", error=one_line(err), outcomes_sha256=None,
                       metrics=dict.fromkeys(TRACKS), by_length={})
+        if getattr(err, "sandbox", None):
+            record["environment"]["sandbox"] = err.sandbox  # type: ignore[attr-defined]
     return seal(record)
 
 
@@ -103,7 +105,12 @@ def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluat
     record["fit"].update(seconds=round(fit.seconds, 2), sequences_drawn=fit.sequences_drawn)
     if fit.wall_seconds is not None:
         record["fit"].update(wall_seconds=round(fit.wall_seconds, 2), serialised_bytes=fit.serialised_bytes)
+    if fit.description_length is not None:
+        record["fit"]["description_length"] = fit.description_length
     record["method_parameters"] = fit.method_parameters
+    record["method_kind"] = fit.kind
+    if fit.declaration is not None:
+        record["fit"]["declaration"] = fit.declaration
     if fit.sandbox is not None:
         record["environment"]["sandbox"] = fit.sandbox
     answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
@@ -175,9 +182,10 @@ def _score(ctx: ModelContext, queries: dict[str, TrackQueries], answers: dict[st
 def _run_in_process(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors],
                     seed: int) -> tuple[dict[str, Tensors], FitInfo]:
     fitted = fit_method(job, model)
-    method = load_fitted(job.folder, fitted.blob)
+    method = load_fitted(job.folder, fitted.blob, int(model.state_dim))  # type: ignore[arg-type]
     answers = answer_queries(method, public, seed=seed)
-    return answers, FitInfo(fitted.seconds, fitted.sequences_drawn, fitted.method_parameters)
+    return answers, FitInfo(fitted.seconds, fitted.sequences_drawn, fitted.method_parameters,
+                            kind=fitted.kind, declaration=fitted.declaration)
 
 
 def one_line(err: BaseException) -> str:

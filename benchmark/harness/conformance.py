@@ -75,7 +75,7 @@ def check_models() -> list[torch.nn.Module]:
 def _fit(spec: MethodSpec, model: torch.nn.Module, seed: int = 0) -> Fitted:
     params = {**spec.params, **spec.check_params}
     result = fit_method(FitJob(str(spec.folder), params, seed, CHECK_BUDGET, heldout_keys()), model)
-    method = load_fitted(spec.folder, result.blob)
+    method = load_fitted(spec.folder, result.blob, int(model.state_dim))  # type: ignore[arg-type]
     seed_everything(seed)
     probe = load_split("valid")[:64]
     with torch.no_grad():
@@ -178,7 +178,22 @@ CHECKS: list[Callable] = [
 
 
 def run_checks(spec: MethodSpec) -> list[CheckResult]:
-    """Run every check on both check models; a check passes only if it passes on both."""
+    """Every check, run in a worker sealed like a cell's fit (no method code runs in this process).
+
+    A method that writes outside its private /tmp, plants files in its folder or in
+    site-packages, or leaves a process behind fails here as it would when scored, and
+    leaves nothing on this machine. The first result says what the worker attested."""
+    from benchmark.harness.isolation import run_sealed_check
+
+    try:
+        attested, results = run_sealed_check(str(spec.folder))
+    except MethodError as err:
+        return [CheckResult("check_sandboxed_run", False, str(err))]
+    return [CheckResult("check_sandboxed_run", True, attested), *(CheckResult(**r) for r in results)]
+
+
+def run_checks_here(spec: MethodSpec) -> list[CheckResult]:
+    """Run every check on both check models, in this process; a check passes only if it passes on both."""
     try:
         spec.load_class()
     except SubmissionError as err:

@@ -44,6 +44,7 @@ from pathlib import Path
 
 import torch
 
+from benchmark.harness import bwrap, channel
 from benchmark.harness.defaults import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
 from benchmark.harness.guard import fingerprints
 from benchmark.harness.protocol import FitJob
@@ -70,30 +71,52 @@ class FitInfo:
     method_parameters: int = 0
     wall_seconds: float | None = None  # the fit process's wall time, start-up included (supervisor's clock)
     serialised_bytes: int | None = None  # size of the pickled fitted method
-    sandbox: str | None = None  # the supervisor's word: "landlock N" or "none" (`benchmark.harness.sandbox`)
+    sandbox: str | None = None  # what the workers attested (`benchmark.harness.attest`)
+    description_length: dict | None = None  # lzma bytes of what scoring receives, against the model's bytes
+    kind: str = "open"  # "declared" when fit returned a Declaration (`benchmark.harness.declared`)
+    declaration: dict | None = None  # declared: {"forms", "parameters", "bytes"}
 
 
 def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], *, seed: int,
                  limits: Limits = Limits()) -> tuple[dict[str, Tensors], FitInfo]:
-    """Fit in one process, answer the queries in another; raises MethodError with a one-line reason."""
+    """Fit in one sealed process, answer the queries in another; raises MethodError with a one-line reason."""
     with tempfile.TemporaryDirectory(prefix="onionbench-cell-") as tmp:
         jobdir = Path(tmp)
-        torch.save({"job": job, "model": model, "memory_gb": limits.memory_gb}, jobdir / "fit_job.pt")
-        score_job = io.BytesIO()
-        torch.save({"folder": job.folder, "public": public, "seed": seed, "memory_gb": limits.memory_gb}, score_job)
-        prints = fingerprints(model).dumps()
-        timed_out = _supervise(jobdir, len(prints).to_bytes(8, "big") + prints + score_job.getvalue(), limits)
-        fit = _fit_info(jobdir, limits, timed_out)
-        return _answers(jobdir, limits, timed_out), fit
+        timed_out = _supervise(jobdir, _frames(job, model, public, seed, limits), limits)
+        try:
+            fit = _fit_info(jobdir, limits, timed_out)
+            return _answers(jobdir, limits, timed_out, public), fit
+        except MethodError as err:  # a failed record says what sandbox it failed in, too
+            err.sandbox = sandbox_summary(_supervisor_report(jobdir).get("sandbox"))  # type: ignore[attr-defined]
+            raise
 
 
-def _supervise(jobdir: Path, score_job: bytes, limits: Limits) -> bool:
+def _frames(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], seed: int, limits: Limits) -> bytes:
+    """What the supervisor receives on stdin (see its docstring), as channel frames."""
+    fit_job = io.BytesIO()
+    torch.save({"job": job, "model": model, "memory_gb": limits.memory_gb}, fit_job)
+    root = bwrap.module_root(type(model).__module__)  # a custom model's module must import in the fit process
+    model_bytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    meta = {"folder": job.folder, "gpu": job.device != "cpu", "fit_paths": [str(root)] if root else [],
+            "model_bytes": model_bytes}
+    head = {"folder": job.folder, "seed": seed, "memory_gb": limits.memory_gb,
+            "state_dim": int(model.state_dim)}  # type: ignore[arg-type]
+    frames = [channel.encode(b"META", json.dumps(meta).encode()), channel.encode(b"PRNT", fingerprints(model).dumps()),
+              channel.encode(b"JOB ", fit_job.getvalue()), channel.encode(b"HEAD", json.dumps(head).encode())]
+    for name, rows in public.items():  # scoring receives them one track at a time
+        buffer = io.BytesIO()
+        torch.save(rows, buffer)
+        frames.append(channel.encode(b"TRAK", name.encode() + b"\n" + buffer.getvalue()))
+    return b"".join(frames)
+
+
+def _supervise(jobdir: Path, frames: bytes, limits: Limits) -> bool:
     """Run the supervisor; True when the cell timed out."""
     proc = subprocess.Popen([sys.executable, "-m", "benchmark.harness.supervisor", str(jobdir),
                              str(limits.timeout_s), str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=open(jobdir / "supervisor.log", "wb"), start_new_session=True)
     try:
-        proc.communicate(score_job, timeout=limits.timeout_s + BACKSTOP_S)
+        proc.communicate(frames, timeout=limits.timeout_s + BACKSTOP_S)
     except subprocess.TimeoutExpired:
         _stop(proc)
         return True
@@ -138,20 +161,37 @@ def _fit_info(jobdir: Path, limits: Limits, timed_out: bool) -> FitInfo:
     # start-up included, which the method cannot alter.
     return FitInfo(float(info["seconds"]), int(info["sequences_drawn"]), int(info["method_parameters"]),
                    wall_seconds=report.get("fit_wall_s"), serialised_bytes=report.get("fitted_bytes"),
-                   sandbox=report.get("sandbox"))
+                   sandbox=sandbox_summary(report.get("sandbox")), description_length=report.get("description_length"),
+                   kind=str(info.get("kind", "open")), declaration=info.get("declaration"))
 
 
-def _answers(jobdir: Path, limits: Limits, timed_out: bool) -> dict[str, Tensors]:
+def sandbox_summary(attested: dict | None) -> str | None:
+    """One string for the record: the workers' attestations (one when both say the same)."""
+    if not attested:
+        return None
+    texts = {kind: attested[kind] for kind in ("fit", "score") if attested.get(kind)}
+    if len(set(texts.values())) == 1:
+        return next(iter(texts.values()))
+    return " | ".join(f"{kind}: {text}" for kind, text in texts.items())
+
+
+def _answers(jobdir: Path, limits: Limits, timed_out: bool, public: dict[str, Tensors]) -> dict[str, Tensors]:
+    """Every answered track's tensors, as the supervisor stored them from the scorer's pipe."""
     if (jobdir / "score_error.txt").exists():
-        raise MethodError((jobdir / "score_error.txt").read_text()[:500])
-    if not (jobdir / "answers.pt").exists():
-        if timed_out:
-            raise MethodError(f"timed out after {limits.timeout_s:g} s while scored (raise it with --timeout)")
+        raise MethodError((jobdir / "score_error.txt").read_text(errors="replace")[:500])
+    if timed_out:
+        raise MethodError(f"timed out after {limits.timeout_s:g} s while scored (raise it with --timeout)")
+    if not _supervisor_report(jobdir).get("scored"):
         raise MethodError(_crash_reason(jobdir / "score.log", limits, "scoring"))
-    data = torch.load(jobdir / "answers.pt", weights_only=True)
-    if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
-        raise MethodError("the scoring process wrote malformed answers")
-    return data["answers"]
+    answers = {}
+    for name in public:
+        path = jobdir / f"answers-{name}.pt"
+        if path.exists():
+            data = torch.load(path, weights_only=True)
+            if not isinstance(data, dict):
+                raise MethodError("the scoring process wrote malformed answers")
+            answers[name] = data
+    return answers
 
 
 def _crash_reason(log: Path, limits: Limits, phase: str) -> str:
@@ -160,3 +200,50 @@ def _crash_reason(log: Path, limits: Limits, phase: str) -> str:
         return f"exceeded the memory limit of {limits.memory_gb:g} GB (raise it with --memory)"
     last = [line for line in text.strip().splitlines() if line.strip()][-1:] or ["no output"]
     return f"the method's {phase} process died without a result: {last[0][:300]}"
+
+
+def run_sealed_check(folder: str, timeout_s: float = 900) -> tuple[str, list[dict]]:
+    """The conformance suite on `folder` in a worker sealed like fit (`worker check`).
+
+    Returns (attestation, results as dicts of `conformance.CheckResult`); raises MethodError
+    with a one-line reason if the worker failed, timed out or said something else.
+    """
+    from benchmark.harness.attest import host_identity
+
+    sealed = bwrap.unavailable() is None
+    argv = bwrap.worker_argv("check")
+    with tempfile.TemporaryDirectory(prefix="onionbench-check-") as tmp:
+        env = None
+        if sealed:
+            argv = bwrap.command(argv, readable=[Path(folder)])
+        else:
+            env = {**os.environ, "TMPDIR": tmp}
+        frames = channel.encode(b"HOST", json.dumps(host_identity(sealed)).encode()) + channel.encode(b"FOLD", folder.encode())
+        log = Path(tmp) / "check.log"
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                                    start_new_session=True, env=env)
+            try:
+                out, _ = proc.communicate(frames, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                raise MethodError(f"the checks timed out after {timeout_s:g} s") from None
+            finally:
+                _killpg(proc.pid)
+        try:
+            got = {kind: payload for kind, payload in channel.split(out)}
+        except channel.ChannelError as bad:
+            raise MethodError(f"the check process wrote a malformed result ({bad})") from None
+        if b"FAIL" in got:
+            raise MethodError(got[b"FAIL"].decode(errors="replace"))
+        if b"RSLT" not in got or b"ATST" not in got:
+            raise MethodError(_crash_reason(log, Limits(), "check"))
+        return got[b"ATST"].decode(errors="replace"), json.loads(got[b"RSLT"])
+
+
+def _killpg(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmark.harness import declared
 from benchmark.harness.guard import Forbidden, serialise
 from benchmark.harness.interface import FitData, FrozenModel, method_tracks, seed_everything
 from benchmark.harness.submission import load_spec
@@ -36,6 +37,8 @@ class FitResult:
     sequences_drawn: int
     method_parameters: int  # learned scalars in the fitted state
     tracks: tuple[str, ...]  # the tracks the method declares
+    kind: str = "open"  # "declared": fit returned a Declaration (scored by harness code only)
+    declaration: dict | None = None  # declared: {"forms", "parameters", "bytes"}
 
 
 @dataclass(frozen=True)
@@ -67,15 +70,38 @@ def fit_method(job: FitJob, model: torch.nn.Module, *, data_out: list | None = N
     start = time.perf_counter()
     fitted = method.fit(frozen, data)  # type: ignore[attr-defined]
     seconds = time.perf_counter() - start
+    if isinstance(fitted, declared.Declaration):
+        return _declared_result(fitted, model, seconds, data.drawn)
     if fitted is not method:
-        raise MethodError("fit must return self (scikit-learn convention)")
+        raise MethodError("fit must return self (scikit-learn convention) or a Declaration")
     tracks = method_tracks(method)
     blob, size = serialise(method, Forbidden.of(model, frozen, data))
     return FitResult(blob, seconds, data.drawn, size, tracks)
 
 
-def load_fitted(folder: str | Path, blob: bytes) -> object:
-    """Import the method's code (under its private module name), then unpickle the fitted method."""
+def _declared_result(decl: declared.Declaration, model: torch.nn.Module, seconds: float, drawn: int) -> FitResult:
+    """Check the declaration against its forms and serialise it (safetensors, no pickle)."""
+    try:
+        declared.check(decl, int(model.state_dim))  # type: ignore[arg-type]
+    except declared.DeclarationError as err:
+        raise MethodError(f"the declaration is refused: {err}") from None
+    blob, size = declared.serialise(decl), declared.size(decl)
+    forms = {op: name for op, (name, _) in decl.operations().items()}
+    return FitResult(blob, seconds, drawn, size["parameters"], tuple(forms), "declared",
+                     {"forms": forms, **size})
+
+
+def load_fitted(folder: str | Path, blob: bytes, state_dim: int | None = None) -> object:
+    """The fitted method for scoring: a declaration becomes the harness's `DeclaredMethod` (the
+    method's code is never imported); otherwise import the method's code (under its private
+    module name), then unpickle."""
+    if declared.is_declared(blob):
+        if state_dim is None:
+            raise MethodError("a declared method needs the model's state size to be loaded")
+        try:
+            return declared.DeclaredMethod(declared.load(blob, state_dim))
+        except declared.DeclarationError as err:
+            raise MethodError(f"the declaration is refused: {err}") from None
     load_spec(folder).load_class()
     try:
         return pickle.loads(blob)
@@ -86,10 +112,20 @@ def load_fitted(folder: str | Path, blob: bytes) -> object:
 
 def answer_queries(method: object, public: dict[str, Tensors], *, seed: int) -> dict[str, Tensors]:
     """Call the fitted method on every attempted track's public queries."""
-    tracks = method_tracks(method)
     answers: dict[str, Tensors] = {}
-    for name, track in TRACKS.items():
-        if name in public and track.attempted(tracks, method):
-            seed_everything(seed)  # each track starts from the same seed: order does not matter
-            answers[name] = track.answer(method, public[name])
+    for name in TRACKS:
+        if name in public and (answer := answer_track(method, name, public[name], seed=seed)) is not None:
+            answers[name] = answer
     return answers
+
+
+def answer_track(method: object, name: str, public: Tensors, *, seed: int) -> Tensors | None:
+    """One track's answers, or None when the method does not take part in it.
+
+    The isolated scorer calls this one track at a time, so that no call of the method can
+    find another track's queries on the stack or in memory."""
+    track = TRACKS[name]
+    if not track.attempted(method_tracks(method), method):
+        return None
+    seed_everything(seed)  # each track starts from the same seed: order does not matter
+    return track.answer(method, public)

@@ -9,9 +9,9 @@ itself and its children, irrevocably, so the method's code cannot undo it:
 - the **fit** process may write only inside its cell's job folder (its `TMPDIR`); it reads
   freely (it has the model anyway);
 - the **scoring** process reads only what running Python code needs (the interpreter, the
-  import path, system libraries, the method folder) and the fitted method's pickle, never
-  the zoo's model folders, the splits, the job folder's other files, `/tmp`, or the home
-  folder (the Hugging Face cache); it writes only new files in its job folder;
+  import path, system libraries, the method folder) and its own temporary folder, never
+  the zoo's model folders, the splits, `/tmp`, or the home folder (the Hugging Face cache);
+  it writes only files in its temporary folder (the fitted method arrives on a pipe);
 - neither may open or accept TCP connections, or signal processes outside the sandbox.
 
 Where the kernel has no Landlock (before Linux 5.13, or another OS) the cell runs as before
@@ -132,8 +132,8 @@ def score_rules(jobdir: Path, method_folder: Path, hidden: Iterable[Path]) -> li
                                             "/proc/meminfo", "/proc/stat", "/sys/devices/system", "/sys/fs/cgroup",
                                             "/dev/urandom")}
     rules = [rule for root in sorted(roots) for rule in _allowed_tree(root, hidden, READ)]
-    rules += [(method_folder.resolve(), READ), (jobdir / "fitted.pkl", READ_FILE),
-              (jobdir, WRITE_FILE | TRUNCATE | MAKE_REG | REMOVE_FILE), (Path("/dev/null"), READ_FILE | WRITE_FILE)]
+    rules += [(method_folder.resolve(), READ), (jobdir, READ | WRITE),
+              (Path("/dev/null"), READ_FILE | WRITE_FILE)]
     return rules
 
 

@@ -39,6 +39,9 @@ def _metrics() -> dict:
             "properties": {name: schema_fragment(track) for name, track in TRACKS.items()}}
 
 
+OPTIONAL = ("method_kind",)  # fields newer than some committed records
+
+
 def build_schema() -> dict:
     """The whole record schema (JSON Schema draft 2020-12)."""
     fields = {
@@ -58,9 +61,23 @@ def build_schema() -> dict:
                                "wall_seconds": {"type": ["number", "null"], "minimum": 0,
                                                 "description": "fit process wall time, start-up included"},
                                "serialised_bytes": {"type": ["integer", "null"], "minimum": 0},
+                               "declaration": {
+                                   "type": "object", "required": ["forms", "parameters", "bytes"],
+                                   "description": "a declared method's forms and the exact size of its tensors",
+                                   "properties": {"forms": {"type": "object"}, "parameters": {"type": "integer"},
+                                                  "bytes": {"type": "integer"}}},
+                               "description_length": {
+                                   "type": "object", "required": ["bytes", "model_bytes", "ratio"],
+                                   "description": "lzma bytes of what scoring receives (fitted bytes and method "
+                                                  "folder), measured by the supervisor, against the model's bytes",
+                                   "properties": {"bytes": {"type": "integer"}, "model_bytes": {"type": "integer"},
+                                                  "ratio": {"type": ["number", "null"]}}},
                                "device": {"type": "string",
                                           "description": "torch device of the fit (--device); absent: cpu"}}},
         "eval_seconds": {"type": "number", "minimum": 0},
+        "method_kind": {"enum": ["declared", "open"],
+                        "description": "declared: fit returned intervention forms, scored by harness code only; "
+                                       "open: the method's code runs at scoring (absent in records before issue 28)"},
         "method_parameters": {"type": "integer", "minimum": 0,
                               "description": "learned scalars in the fitted method's state"},
         "tracks_attempted": {"type": "array", "items": {"enum": list(DECLARABLE)}},
@@ -78,7 +95,7 @@ def build_schema() -> dict:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": "https://onionbench.github.io/schema/record-v1.json",
             "title": "onionbench result record v1: one (method, model) cell", "type": "object",
-            "required": list(fields), "additionalProperties": False,
+            "required": [f for f in fields if f not in OPTIONAL], "additionalProperties": False,
             "$defs": {"rate": {"type": "number", "minimum": 0, "maximum": 1},
                       "by_length": {"type": "object", "patternProperties": {"^[2-9]$": {"$ref": "#/$defs/rate"}},
                                     "additionalProperties": False},

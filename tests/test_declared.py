@@ -1,0 +1,155 @@
+"""Declared methods (issue 28): fit returns intervention forms and their tensors; scoring runs
+harness code only, and the declared size is exact."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.harness import declared, forms
+from benchmark.harness.cell import run_cell
+from benchmark.harness.declared import Declaration, DeclarationError
+from benchmark.harness.isolation import Limits
+from benchmark.harness.records import validate
+from benchmark.harness.submission import load_spec
+from benchmark.zoo.resolve import load_reference
+
+ROOT = Path(__file__).parent.parent
+EXAMPLE = Path(__file__).parent / "methods" / "declared-means"
+CHECK_AR = ROOT / "benchmark" / "zoo" / "check" / "gru-h16-ar-check"
+LIMITS = Limits(timeout_s=120, memory_gb=4)
+N, P, V = 16, 9, 30
+
+
+def _cell(folder: Path, **kwargs) -> dict:
+    model, provenance = load_reference(str(CHECK_AR))
+    rec = run_cell(load_spec(folder), model, provenance, limits=LIMITS, **kwargs)
+    validate(rec)
+    return rec
+
+
+def test_a_declared_method_is_scored_without_importing_its_module_and_its_size_is_exact():
+    """The example's module raises if imported in the scoring process; the cell is ok."""
+    rec = _cell(EXAMPLE)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["method_kind"] == "declared"
+    decl = rec["fit"]["declaration"]
+    assert decl["forms"] == {"read": "linear", "write": "additive-table", "interchange": "read-write"}
+    assert decl["parameters"] == P * V * N + P * V  # the means (read weight = write table, counted once) + bias
+    assert decl["bytes"] == 4 * decl["parameters"] and rec["method_parameters"] == decl["parameters"]
+    assert rec["metrics"]["write"]["iia"] > 0.0
+
+
+def test_mutation_the_same_module_as_an_open_method_is_imported_at_scoring_and_fails(tmp_path):
+    folder = tmp_path / "open-means"
+    shutil.copytree(EXAMPLE, folder)
+    source = (folder / "method.py").read_text()
+    (folder / "method.py").write_text(source.replace(
+        "        return Declaration(", "        self.unused_ = Declaration(").replace(
+        "                           interchange=(\"read-write\", {}))",
+        "                           interchange=(\"read-write\", {}))\n        return self\n\n"
+        "    def read(self, h, position):\n        return torch.zeros(h.shape[0], 30)"))
+    (folder / "method.toml").write_text((folder / "method.toml").read_text().replace("declared-means", "open-means"))
+    rec = _cell(folder)
+    assert rec["status"] == "failed" and "imported in the scoring process" in rec["error"], rec["error"]
+
+
+def _decl(**ops) -> Declaration:
+    return Declaration(**ops)
+
+
+def _linear() -> tuple[str, dict]:
+    return ("linear", {"weight": torch.zeros(P, V, N), "bias": torch.zeros(P, V)})
+
+
+@pytest.mark.parametrize("decl, phrase", [
+    (_decl(read=("magic", {"w": torch.zeros(1)})), "unknown form 'magic'"),
+    (_decl(read=("linear", {"weight": torch.zeros(P, V, N + 1), "bias": torch.zeros(P, V)})), "wants (9, 30, 16)"),
+    (_decl(read=("linear", {"weight": torch.zeros(P, V, N), "bias": torch.zeros(P, V), "spare": torch.zeros(3)})),
+     "extra ['spare']"),
+    (_decl(read=_linear(), write=("rotation-swap", {})), "unknown form 'rotation-swap'"),
+    (_decl(write=("onion", {"codes": torch.zeros(V, N), "scales": torch.zeros(P, N)})), "needs a read form"),
+    (_decl(read=_linear(), interchange=("read-write", {})), "needs a write form"),
+    (_decl(read=("onion-peel", {"codes": torch.zeros(V, N), "scales": torch.zeros(P, N), "ln_weight": torch.ones(N),
+                                "ln_bias": torch.zeros(N), "w1": torch.zeros(999, N), "b1": torch.zeros(999),
+                                "pos": torch.zeros(P, 999), "w2": torch.zeros(V, 999), "b2": torch.zeros(V)})),
+     "at most 256"),
+])
+def test_a_declaration_that_does_not_fit_its_form_is_refused_by_name(decl, phrase):
+    with pytest.raises(DeclarationError, match=phrase.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        declared.check(decl, N)
+
+
+def test_a_refused_declaration_fails_the_cell_with_a_one_line_reason(tmp_path):
+    folder = tmp_path / "bad-decl"
+    shutil.copytree(EXAMPLE, folder)
+    (folder / "method.py").write_text((folder / "method.py").read_text().replace('"table": means', '"table": means[:3]'))
+    (folder / "method.toml").write_text((folder / "method.toml").read_text().replace("declared-means", "bad-decl"))
+    rec = _cell(folder)
+    assert rec["status"] == "failed" and rec["error"].startswith("the declaration is refused: write form")
+    assert "\n" not in rec["error"]
+
+
+def test_a_declaration_carrying_the_models_weights_is_refused_by_the_byte_scan(tmp_path):
+    folder = tmp_path / "weights-decl"
+    shutil.copytree(EXAMPLE, folder)
+    source = (folder / "method.py").read_text().replace(
+        "        weight, bias = means, -0.5 * (means**2).sum(-1)",
+        "        weight, bias = means.clone(), -0.5 * (means**2).sum(-1)\n"
+        "        w = model._model.gru.weight_hh_l0.detach().flatten()\n"
+        "        weight.view(-1)[: w.numel()] = w")
+    (folder / "method.py").write_text(source)
+    (folder / "method.toml").write_text((folder / "method.toml").read_text().replace("declared-means", "weights-decl"))
+    rec = _cell(folder)
+    assert rec["status"] == "failed" and "weight" in rec["error"], rec["error"]
+
+
+def test_a_declaration_survives_its_round_trip_through_safetensors():
+    gen = torch.Generator().manual_seed(0)
+    decl = Declaration(read=("linear", {"weight": torch.randn(P, V, N, generator=gen), "bias": torch.randn(P, V)}),
+                       write=("onion", {"codes": torch.randn(V, N), "scales": torch.randn(P, N)}),
+                       interchange=("rotation-swap", {"rotation": torch.linalg.qr(torch.randn(N, N))[0],
+                                                      "owner": torch.randint(0, P + 1, (N,))}))
+    back = declared.load(declared.serialise(decl), N)
+    for op, (name, tensors) in decl.operations().items():
+        assert back.operations()[op][0] == name
+        assert all(torch.equal(tensors[k], back.operations()[op][1][k]) for k in tensors)
+    with pytest.raises(DeclarationError):
+        declared.load(declared.serialise(decl), N + 1)  # another model's size
+
+
+def test_the_rotation_swap_form_is_linear_das_interchange():
+    """The form computes what linear-das's native interchange computes (owners as one-hot rows)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ldas", ROOT / "baselines" / "linear-das" / "method.py")
+    ldas = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ldas)
+    gen = torch.Generator().manual_seed(1)
+    rotation = torch.linalg.qr(torch.randn(N, N, generator=gen))[0]
+    owner = torch.randint(0, P + 1, (N,), generator=gen)
+    hb, hs = torch.randn(5, N, generator=gen), torch.randn(5, N, generator=gen)
+    mask = torch.rand(5, P, generator=gen) < 0.5
+    one_hot = torch.nn.functional.one_hot(owner, P + 1)[:, :-1].float()
+    expected = ldas._interchange(rotation, one_hot, hb, hs, mask)
+    got = forms.rotation_swap({"rotation": rotation, "owner": owner}, hb, hs, mask)
+    assert torch.allclose(got, expected, atol=1e-6)
+
+
+def test_the_read_write_interchange_writes_the_sources_tokens_where_masked():
+    """With an exact one-hot code (token t at position p adds e[p*V + t]... here: a table), reading then
+    writing moves exactly the masked positions' tokens."""
+    n = P * V
+    table = torch.eye(n).view(P, V, n)  # position p, token t -> its own coordinate
+    weight = table.clone()
+    decl = Declaration(read=("linear", {"weight": weight, "bias": torch.zeros(P, V)}),
+                       write=("additive-table", {"table": table}), interchange=("read-write", {}))
+    method = declared.DeclaredMethod(declared.check(decl, n))
+    base_tokens, source_tokens = torch.randint(0, V, (4, P)), torch.randint(0, V, (4, P))
+    encode = lambda toks: table[torch.arange(P), toks].sum(1)  # noqa: E731
+    mask = torch.rand(4, P) < 0.5
+    out = method.interchange(encode(base_tokens), encode(source_tokens), mask)
+    assert torch.allclose(out, encode(torch.where(mask, source_tokens, base_tokens)))
