@@ -32,7 +32,14 @@ from benchmark.board.rules import (
     group_of,
     pins_from_registry,
 )
-from benchmark.board.stats import T975, Diff, Stat, paired_difference, stat  # noqa: F401  (T975, stat: public)
+from benchmark.board.stats import (  # noqa: F401  (T975, stat: public)
+    T975,
+    Diff,
+    Stat,
+    paired_difference,
+    stat,
+    stratified_stat,
+)
 from benchmark.errors import OnionbenchError
 from benchmark.harness.records import read_record
 from benchmark.task import BENCHMARK_VERSION
@@ -45,6 +52,10 @@ BOARDS = {"intervention": ("write", "interchange"), "read": ("read",)}  # board 
 BOARD_TITLE = {"intervention": "Intervention board", "read": "Read board"}
 BOARD_SCORE = {"intervention": "headline", "read": "READ sequence accuracy"}
 README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
+# Sequences of each length in the public test split (test-v1; tests/test_leaderboard.py checks it against
+# the split): the mix every WRITE and INTERCHANGE rate is standardised to (`standardised`).
+TEST_LENGTH_COUNTS = {"2": 180, "3": 651, "4": 667, "5": 726, "6": 687, "7": 696, "8": 733, "9": 660}
+HEADLINE_TRACKS = ("write", "interchange")  # the causal tracks; READ has its own board
 
 
 @dataclass
@@ -67,7 +78,7 @@ class Row:
     url: str
     tracks_attempted: list[str]
     boards: list[str]  # the boards this method is on
-    headline: Stat | None  # mean of the three track scores over the core cells present (intervention board)
+    headline: Stat | None  # mean of WRITE and INTERCHANGE, strata weighing equally (intervention board)
     read_score: Stat | None  # READ sequence accuracy over the core cells present (read board)
     core_models_scored: int  # core cells present, failed ones included
     core_models_total: int
@@ -83,6 +94,10 @@ class Row:
     others: dict[str, dict[str, dict[str, Stat | None]]] = field(default_factory=dict)
     records: list[tuple[str, str]] = field(default_factory=list)  # (model, record_sha256), every group
     standings: dict[str, Standing] = field(default_factory=dict)  # board -> place
+    headline_by_variant: dict[str, Stat] = field(default_factory=dict)  # "ar" / "ni" -> sub-headline
+    headline_cells: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # variant -> N -> model -> value
+    authors: list[str] = field(default_factory=list)  # the method's authors (method.toml), credited by `cite`
+    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (model, outcomes_sha256 or "failed"), every group
 
     @property
     def complete(self) -> bool:
@@ -119,17 +134,38 @@ def row_id(method: str) -> str:
 
 # --- per-cell values: a failed cell counts 0 on every track it would have been scored on ---
 
+def standardised(rec: dict, track: str) -> float | None:
+    """WRITE or INTERCHANGE IIA re-weighted to the test split's length mix.
+
+    Why: only the cases a model repeats correctly are scored, and small models repeat short
+    sequences far more often, so a raw kept-case IIA leans towards short, easy sequences. Per
+    length, the rate is weighted by that length's share of the test split; a length with no
+    kept case is missing and the others are re-weighted. The raw rate stays in the record.
+    """
+    rates = rec.get("by_length", {}).get(track)
+    if not rates:
+        return None
+    present = {n: v for n, v in rates.items() if n in TEST_LENGTH_COUNTS}
+    total = sum(TEST_LENGTH_COUNTS[n] for n in present)
+    return sum(v * TEST_LENGTH_COUNTS[n] for n, v in present.items()) / total if total else None
+
+
 def track_value(rec: dict, track: str) -> float | None:
-    """The track's board metric; 0 for a failed cell; None when the method does not attempt the track."""
+    """The track's board metric (WRITE and INTERCHANGE length-standardised); 0 for a failed cell; None
+    when the method does not attempt the track."""
     if rec["status"] != "ok":
         return 0.0
     m = rec["metrics"].get(track)
-    return None if m is None else m[TRACK_METRIC[track]]
+    if m is None:
+        return None
+    if track in HEADLINE_TRACKS and (value := standardised(rec, track)) is not None:
+        return value
+    return m[TRACK_METRIC[track]]
 
 
 def headline_value(rec: dict) -> float:
-    """Mean of READ sequence accuracy, WRITE IIA and INTERCHANGE IIA (not attempted counts 0)."""
-    return sum(track_value(rec, t) or 0.0 for t in TRACK_METRIC) / len(TRACK_METRIC)
+    """Mean of length-standardised WRITE IIA and INTERCHANGE IIA (not attempted counts 0)."""
+    return sum(track_value(rec, t) or 0.0 for t in HEADLINE_TRACKS) / len(HEADLINE_TRACKS)
 
 
 def read_value(rec: dict) -> float:
@@ -145,16 +181,23 @@ def _len9_value(rec: dict) -> float | None:
 BOARD_VALUE: dict[str, Callable[[dict], float]] = {"intervention": headline_value, "read": read_value}
 
 
-def per_seed(recs: list[dict], value: Callable[[dict], float | None]) -> Stat | None:
-    """Per model seed, the mean over the models of that seed; then mean and 95 % interval over seeds.
+def stratum(rec: dict) -> tuple:
+    """(architecture, N, variant): the strata every board score weighs equally."""
+    m = rec["model"]
+    return m.get("architecture", "gru"), m["hidden_size"], m["variant"]
 
-    The per-seed mean weights every (N, variant) equally, as the protocol's headline does."""
-    by_seed: dict[int, list[float]] = {}
+
+def over_strata(recs: list[dict], value: Callable[[dict], float | None]) -> Stat | None:
+    """Mean over strata of each stratum's mean over its models, with the stratified 95 % interval.
+
+    Every (N, variant) weighs the same, as the headline does; the interval covers the model
+    seeds within the strata (PROTOCOL §5, `stats.stratified_stat`). Nothing is grouped by
+    seed index: seed 0 at N=48 and seed 0 at N=64 are unrelated models."""
+    by: dict[object, list[float]] = {}
     for r in recs:
-        v = value(r)
-        if v is not None and r["model"]["seed"] is not None:
-            by_seed.setdefault(r["model"]["seed"], []).append(v)
-    return stat([sum(v) / len(v) for _, v in sorted(by_seed.items())]) if by_seed else None
+        if (v := value(r)) is not None:
+            by.setdefault(stratum(r), []).append(v)
+    return stratified_stat(by) if by else None
 
 
 # --- one method's row ---
@@ -254,16 +297,22 @@ def make_row(recs: list[dict], pins: dict[str, Pin]) -> Row:
     return Row(
         row_id=row_id(first["name"]), method=first["name"], hypothesis=first["hypothesis"],
         baseline=first["baseline"], url=first["url"], tracks_attempted=tracks, boards=boards,
-        headline=per_seed(cells, headline_value) if "intervention" in boards else None,
-        read_score=per_seed(cells, read_value) if "read" in boards else None,
+        headline=over_strata(cells, headline_value) if "intervention" in boards else None,
+        read_score=over_strata(cells, read_value) if "read" in boards else None,
         core_models_scored=len(cells), core_models_total=len(core),
         failed_cells=sorted(r["model"]["name"] for r in cells if r["status"] != "ok"),
         cells=_core_cells(cells, tracks), method_size=_by_variant_size(cells, _method_size, _mean_size),
-        interchange_len9=per_seed(cells, _len9_value) if "interchange" in tracks else None,
+        interchange_len9=over_strata(cells, _len9_value) if "interchange" in tracks else None,
         by_length=_by_length(cells, tracks), fit_seconds=_mean_of(cells, lambda r: r["fit"]["seconds"]),
         sequences_drawn=_mean_of(cells, lambda r: r["fit"]["sequences_drawn"]),
         budget=max(r["fit"]["budget"] for r in recs), others=_others(recs, pins, tracks),
-        records=sorted((r["model"]["name"], r["record_sha256"]) for r in recs))
+        records=sorted((r["model"]["name"], r["record_sha256"]) for r in recs),
+        headline_by_variant={v: st for v in VARIANT_ORDER if "intervention" in boards and
+                             (st := over_strata([r for r in cells if r["model"]["variant"] == v], headline_value))},
+        headline_cells=_by_variant_size(cells, lambda r: (r["model"]["name"], headline_value(r)), dict)
+        if "intervention" in boards else {},
+        authors=list(first.get("authors", [])),
+        outcomes=sorted((r["model"]["name"], r["outcomes_sha256"] or "failed") for r in recs))
 
 
 def _others(recs: list[dict], pins: dict[str, Pin], tracks: list[str]) -> dict[str, dict[str, dict[str, Stat | None]]]:
@@ -277,11 +326,6 @@ def _others(recs: list[dict], pins: dict[str, Pin], tracks: list[str]) -> dict[s
 
 
 # --- the boards ---
-
-def _stratum(rec: dict) -> tuple:
-    m = rec["model"]
-    return m.get("architecture", "gru"), m["hidden_size"], m["variant"]
-
 
 def _paired(row: dict[str, float], leader: dict[str, float], strata: dict[str, tuple]) -> Diff:
     """Differences on the models both rows have, grouped by stratum."""
@@ -327,13 +371,50 @@ def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None) -
     for rec in records:
         by_method.setdefault(rec["method"]["name"], []).append(rec)
     rows = [make_row(recs, pins) for _, recs in sorted(by_method.items())]
-    strata = {r["model"]["name"]: _stratum(r) for r in records if r["model"]["name"] in core}
+    strata = {r["model"]["name"]: stratum(r) for r in records if r["model"]["name"] in core}
     for board, value in BOARD_VALUE.items():
         scores = {m: {r["model"]["name"]: value(r) for r in recs if is_core_cell(r, core)}
                   for m, recs in by_method.items()}
         rank_board(rows, board, scores, strata)
     order = board_rows(rows, "intervention")
     return order + [r for r in board_rows(rows, "read") if r not in order]
+
+
+@dataclass(frozen=True)
+class Winner:
+    """The best complete intervention-board row in one (variant, N) stratum, against the runner-up."""
+
+    best: str
+    runner_up: str | None
+    best_score: float
+    vs_runner_up: Diff | None  # best - runner-up, paired over the stratum's models
+
+    @property
+    def tied(self) -> bool:
+        return self.vs_runner_up is not None and self.vs_runner_up.tied
+
+
+def winner_matrix(rows: list[Row]) -> dict[str, dict[str, Winner]]:
+    """variant -> str(N) -> the stratum's winner by the headline, with its paired interval to the runner-up.
+
+    The pooled headline averages strata where different hypotheses win; this matrix shows
+    which method wins where (a tie when the paired interval over the stratum's three models
+    contains 0)."""
+    members = [r for r in rows if r.complete and r.headline_cells]
+    out: dict[str, dict[str, Winner]] = {}
+    for variant in VARIANT_ORDER:
+        for n in sorted({n for r in members for n in r.headline_cells.get(variant, {})}, key=int):
+            scored = [(sum(c.values()) / len(c), r.method, c) for r in members
+                      if (c := r.headline_cells.get(variant, {}).get(n))]
+            scored.sort(key=lambda t: (-t[0], t[1]))
+            best = scored[0]
+            if len(scored) == 1:
+                out.setdefault(variant, {})[n] = Winner(best[1], None, round(best[0], 6), None)
+                continue
+            second = scored[1]
+            diff = paired_difference({n: [best[2][m] - second[2][m] for m in sorted(set(best[2]) & set(second[2]))]})
+            out.setdefault(variant, {})[n] = Winner(best[1], second[1], round(best[0], 6), diff)
+    return out
 
 
 def rank_text(row: Row, board: str = "intervention") -> str:

@@ -24,11 +24,13 @@ from benchmark.board.leaderboard import (
     References,
     Row,
     Stat,
+    Winner,
     board_rows,
     cell_text,
     rank_text,
     row_id,
     sizes_of,
+    winner_matrix,
 )
 from benchmark.task import BENCHMARK_VERSION
 
@@ -58,16 +60,26 @@ class Table:
 
 
 HOW_TO_READ = [
+    "**Who wins where.** The first table names, for each hidden size N and decoder variant, the method with the "
+    "best headline on that stratum's three models and its paired 95 % interval against the runner-up (`tie` when "
+    "the interval contains 0). Read it before the pooled ranking: different hypotheses win on different strata "
+    "(the onion on `ar` models, linear codes on `ni` models at larger N), and a pooled mean averages that away.",
     "**Two boards.** The *intervention board* ranks the methods that attempt WRITE and INTERCHANGE by the "
-    "headline: the mean over the GRU core tier (N = 48..256, both decoders, three seeds) of READ sequence "
-    "accuracy, WRITE IIA and INTERCHANGE IIA. The *read board* ranks every method by READ sequence accuracy; "
-    "read-only probes appear there only.",
+    "headline: the mean of WRITE IIA and INTERCHANGE IIA over the GRU core tier (N = 48..256, both decoders, "
+    "three seeds), each (N, variant) stratum weighing equally, with the `ar` and `ni` sub-headlines beside it. "
+    "READ is not in the headline: decoding a token is not intervening on it. The *read board* ranks every "
+    "method by READ sequence accuracy; read-only probes appear there only.",
+    "**Length-standardised.** WRITE and INTERCHANGE are scored only on cases the model repeats correctly, and "
+    "small models repeat short sequences more often; every WRITE and INTERCHANGE rate shown is the per-length "
+    "rate weighted by the test split's length mix (a length with no kept case is left out and the rest "
+    "re-weighted). The raw kept-case rates are in the records.",
+    "**Intervals.** The interval next to a score is a 95 % interval over model seeds within fixed strata (each "
+    "stratum's mean has its own spread, the method's fit noise included; the strata are not resampled). "
+    "`=1` means the paired 95 % interval of (row - leader) over the same models (column `vs leader`) contains "
+    "0; two overlapping score intervals do not mean a tie, because both rows are measured on the same models.",
     "**Complete rows only.** A row is ranked when it has a record on every core model with the registry's "
     "weights. A row with missing cells is shown as `incomplete`, with its score over the cells it has, and is "
     "not ranked. A failed cell counts 0 and is counted in the `failed` column.",
-    "**Ties.** `=1` means the paired 95 % interval of (row - leader), over the same models (column `vs leader`), "
-    "contains 0. The interval next to each score is over model seeds; two overlapping score intervals do not "
-    "mean a tie, because both rows are measured on the same models.",
     "**Reference values.** *Model accuracy* is the model's own exact match on the test split; a probe can exceed "
     "it, so it is not a ceiling. WRITE and INTERCHANGE are scored only on cases the model repeats correctly: "
     "the oracle (re-encode the edited sequence) scores 1.0 there, and the *identity floor* (return the base "
@@ -78,6 +90,27 @@ HOW_TO_READ = [
     "**Use.** Click a column header to sort. Cite a row with `onionbench cite ROW`; re-check it with "
     "`onionbench verify ROW`.",
 ]
+
+
+def _winner_cell(w: Winner | None) -> Cell:
+    if w is None:
+        return Cell(MISSING, "")
+    if w.vs_runner_up is None:
+        return Cell(f"{w.best} ({w.best_score:.3f})", w.best_score)
+    if w.tied:
+        return Cell(f"tie: {w.best}, {w.runner_up} ({w.vs_runner_up.text()})", w.best_score)
+    return Cell(f"{w.best} ({w.best_score:.3f}; {w.vs_runner_up.text()} vs {w.runner_up})", w.best_score)
+
+
+def winner_table(rows: list[Row]) -> Table:
+    """Rows N, columns decoder variant: the stratum's best method by the headline, or a tie."""
+    matrix = winner_matrix(rows)
+    sizes = sorted({n for by_n in matrix.values() for n in by_n}, key=int)
+    body = [[Cell(f"N={n}", int(n))] + [_winner_cell(matrix.get(v, {}).get(n)) for v in VARIANT_ORDER] for n in sizes]
+    return Table("winners", "Who wins where (headline by stratum, GRU core tier)",
+                 ["N"] + [f"{v} decoder" for v in VARIANT_ORDER], body, [f"N={n}" for n in sizes],
+                 note="Best complete intervention-board row per (N, variant): its headline, and best - runner-up "
+                      "paired over the stratum's models (95 %); `tie` when that interval contains 0.")
 
 
 def _stat_cell(s: Stat | None, interval: bool = False) -> Cell:
@@ -115,6 +148,7 @@ def _board_cells(row: Row, board: str) -> list[Cell]:
                                                 row.core_models_scored),
              Cell(str(len(row.failed_cells)), len(row.failed_cells)), _size_cell(row)]
     if board == "intervention":
+        cells[6:6] = [_stat_cell(row.headline_by_variant.get(v), interval=True) for v in VARIANT_ORDER]
         cells.append(_stat_cell(row.interchange_len9))
     return cells + [_number(row.fit_seconds, ".1f"), _number(row.sequences_drawn, ",.0f")]
 
@@ -122,8 +156,9 @@ def _board_cells(row: Row, board: str) -> list[Cell]:
 def board_headers(board: str) -> list[str]:
     score = "headline (95% CI)" if board == "intervention" else "READ seq. acc. (95% CI)"
     extra = ["INTERCHANGE L=9"] if board == "intervention" else []
-    return ["rank", "row id", "method", "hypothesis", "baseline", score, "vs leader (paired 95% CI)", "core models",
-            "failed", "method size"] + extra + ["fit s / model", "sequences drawn / model"]
+    subs = [f"{v} only" for v in VARIANT_ORDER] if board == "intervention" else []
+    return ["rank", "row id", "method", "hypothesis", "baseline", score, *subs, "vs leader (paired 95% CI)",
+            "core models", "failed", "method size"] + extra + ["fit s / model", "sequences drawn / model"]
 
 
 def board_table(rows: list[Row], board: str, refs: References) -> Table:
@@ -134,7 +169,9 @@ def board_table(rows: list[Row], board: str, refs: References) -> Table:
         width = len(board_headers(board))
         foot = [[Cell("")] * 2 + [Cell("model accuracy"), Cell("reference")] + [Cell("")]
                 + [Cell(f"{refs.model_accuracy_mean:.3f}")] + [Cell("")] * (width - 6)]
-    note = {"intervention": "Methods that attempt WRITE and INTERCHANGE, ranked by the headline.",
+    note = {"intervention": "Methods that attempt WRITE and INTERCHANGE, ranked by the headline (mean of "
+                            "length-standardised WRITE and INTERCHANGE IIA); `ar only` and `ni only` are the "
+                            "sub-headlines over one decoder variant.",
             "read": "Every method, ranked by READ sequence accuracy. Model accuracy (the models' own exact match) "
                     "is not a ceiling: a probe can exceed it."}[board]
     return Table(f"board-{board}", f"{BOARD_TITLE[board]} ({BOARD_SCORE[board]})", board_headers(board),
@@ -294,7 +331,7 @@ def _check_id(c: Check) -> str:
 
 def all_tables(rows: list[Row], refs: References, cal: Calibration | None = None) -> dict[str, list[Table]]:
     """Every table by section, in page order."""
-    return {"boards": [board_table(rows, b, refs) for b in BOARDS],
+    return {"boards": [winner_table(rows)] + [board_table(rows, b, refs) for b in BOARDS],
             "tracks": [track_table(rows, t, refs) for t in TRACK_METRIC] + [size_table(rows)],
             "lengths": [length_table(rows, t, refs) for t in TRACK_METRIC],
             "calibration": calibration_tables(cal) if cal is not None else [],

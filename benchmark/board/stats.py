@@ -84,23 +84,43 @@ class Diff:
         return f"{self.mean:+.3f}" + ("" if self.ci95 is None else f" ± {self.ci95:.3f}")
 
 
+def _stratified(strata: dict[object, list[float]]) -> tuple[float, float | None, int]:
+    """(mean over strata of each stratum's mean, 95 % half-interval, df) of values grouped by stratum.
+
+    Every stratum weighs the same; the variance is the sum of the strata's variances of the
+    mean, divided by K², with Welch-Satterthwaite degrees of freedom. A stratum with one value
+    adds no spread; with no spread anywhere the interval is None."""
+    k = len(strata)
+    mean = sum(sum(d) / len(d) for d in strata.values()) / k
+    parts = [(_std(d) ** 2 / len(d), len(d) - 1) for d in strata.values() if len(d) > 1]
+    if not parts:
+        return mean, None, 0
+    var = sum(v for v, _ in parts) / k**2
+    if var == 0.0:
+        return mean, 0.0, sum(df for _, df in parts)
+    df = sum(v for v, _ in parts) ** 2 / sum(v**2 / df for v, df in parts)
+    return mean, t975(df) * math.sqrt(var), int(df)
+
+
+def stratified_stat(strata: dict[object, list[float]]) -> Stat:
+    """A row's score over fixed strata (architecture, N, variant) and the model seeds inside them.
+
+    The interval covers the model seeds within each stratum (the method's fit noise included),
+    not a resampling of the strata themselves; `std` holds the standard error of the mean."""
+    mean, ci, df = _stratified(strata)
+    n = sum(len(v) for v in strata.values())
+    se = None if ci is None else (0.0 if ci == 0.0 else ci / t975(df))
+    return Stat(round(mean, 6), None if se is None else round(se, 6), None if ci is None else round(ci, 6), n)
+
+
 def paired_difference(strata: dict[object, list[float]]) -> Diff:
     """Paired test of two rows over the same models, stratified by (architecture, N, variant).
 
     `strata` maps each stratum to the per-model differences (row minus leader), one per
     model seed. The estimate is the mean over strata of each stratum's mean difference (the
-    headline weights every (N, variant) equally); its variance is the sum of the strata's
-    variances of the mean, divided by K², with Welch-Satterthwaite degrees of freedom. Only
+    headline weights every (N, variant) equally); see `_stratified` for the interval. Only
     the real pairing is used (the same model under both methods): seed 0 at N=48 and seed 0
     at N=64 are unrelated models, so nothing is pooled across strata by seed index.
     """
-    k = len(strata)
-    mean = sum(sum(d) / len(d) for d in strata.values()) / k
-    parts = [(_std(d) ** 2 / len(d), len(d) - 1) for d in strata.values() if len(d) > 1]
-    if not parts:
-        return Diff(round(mean, 6), None, 0)
-    var = sum(v for v, _ in parts) / k**2
-    if var == 0.0:
-        return Diff(round(mean, 6), 0.0, sum(df for _, df in parts))
-    df = sum(v for v, _ in parts) ** 2 / sum(v**2 / df for v, df in parts)
-    return Diff(round(mean, 6), round(t975(df) * math.sqrt(var), 6), int(df))
+    mean, ci, df = _stratified(strata)
+    return Diff(round(mean, 6), None if ci is None else round(ci, 6), df)
