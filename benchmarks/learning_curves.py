@@ -245,6 +245,8 @@ def paper_runs(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tuple[f
                 sources[curve["method"]] = None
         if curve.get("method_sha256") != sources[curve["method"]] or not curve["points"]:
             continue  # older method code: history
+        if curve["params"].get("lengths"):
+            continue  # another protocol (linear-das trained on length 9 only), not the default's at another recipe
         reached = max(p["steps"] for p in curve["points"])
         for p in curve["points"]:
             for track, values in p["metrics"].items():

@@ -60,7 +60,7 @@ class _LinearDASRun:
         torch.manual_seed(method.seed)  # as `fit`'s forked, seeded RNG
         self.net = module._Intervention(int(model.state_dim), method.n_pos_, method.orthogonal_map)
         self.opt = torch.optim.AdamW(self.net.parameters(), lr=method.lr, weight_decay=method.weight_decay)
-        self.by_length = module._length_index(self.pool.lengths)
+        self.by_length = module._length_index(self.pool.lengths, method.lengths)
         self.rng = torch.get_rng_state()
 
     def steps(self, n: int) -> None:
@@ -257,6 +257,11 @@ def report() -> str:
     return "\n".join(rows)
 
 
+def _label(value) -> str:
+    """A parameter value in a file name: lists joined by '+' (lengths=[9] -> "lengths9")."""
+    return "+".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 def main(argv: list[str] | None = None) -> None:
     if argv is None:
         argv = sys.argv[1:]
@@ -279,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     spec = resolve(args.method)
     params = {**PAPER, **{k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}}
     model, provenance = load_reference(args.model)
-    suffix = "".join(f"-{k}{v}" for k, v in sorted(params.items()) if PAPER.get(k) != v)
+    suffix = "".join(f"-{k}{_label(v)}" for k, v in sorted(params.items()) if PAPER.get(k) != v)
     name = f"{provenance['name']}{suffix}"
     out = CURVES / spec.name / f"{name}-long.json"
     run_schedule(spec, model, provenance, params, args.at, args.checkpoints / spec.name / f"{name}.pt", out,

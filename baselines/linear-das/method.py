@@ -62,7 +62,8 @@ class LinearDAS:
 
     def __init__(self, steps: int = 1500, batch_size: int = 256, lr: float = 1e-2, weight_decay: float = 0.1,
                  mask_reg: float = 1e-3, pool_size: int = 100000, read_samples: int = 20000,
-                 read_max_iter: int = 1000, orthogonal_map: str = "cayley", seed: int = 0) -> None:
+                 read_max_iter: int = 1000, orthogonal_map: str = "cayley", seed: int = 0,
+                 lengths: list[int] | None = None) -> None:
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
@@ -73,6 +74,9 @@ class LinearDAS:
         self.read_max_iter = read_max_iter
         self.orthogonal_map = orthogonal_map
         self.seed = seed
+        # Train on pairs of these lengths only; None or [] = every length 2..9 (the INTERCHANGE
+        # track's mix). The paper trains and tests its linear intervention on length 9: [9].
+        self.lengths = lengths
 
     # ------------------------------------------------------------------ fit
     def fit(self, model, data) -> LinearDAS:
@@ -99,7 +103,7 @@ class LinearDAS:
         0.176 on the linear code). The lr was chosen on `valid` curves (baselines/README.md).
         """
         opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        by_length = _length_index(pool.lengths)
+        by_length = _length_index(pool.lengths, self.lengths)
         for _ in range(self.steps):
             h_base, h_source, mask, target, lengths = self._batch(data, pool, by_length)
             logits = model.decode(net(h_base, h_source, mask), target)
@@ -115,8 +119,9 @@ class LinearDAS:
         The target is the base with the masked positions taken from the source; a target
         that happens to be an evaluation sequence is dropped (never train towards one).
         """
-        order, starts, counts = by_length
-        base = torch.randint(0, pool.lengths.shape[0], (self.batch_size,))
+        order, starts, counts, bases = by_length
+        base = (torch.randint(0, pool.lengths.shape[0], (self.batch_size,)) if bases is None
+                else bases[torch.randint(0, bases.shape[0], (self.batch_size,))])
         lengths = pool.lengths[base]
         source = order[starts[lengths] + (torch.rand(self.batch_size) * counts[lengths]).long()]
         positions = torch.arange(self.n_pos_)[None, :] < lengths[:, None]
@@ -177,10 +182,17 @@ class LinearDAS:
         return _interchange(self.rotation_, owners, h_base.float(), h_source.float(), mask)
 
 
-def _length_index(lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def _length_index(lengths: torch.Tensor, only: list[int] | None = None) -> tuple[
+        torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Pool indices sorted by length, and each length's start and count in that order,
-    so that a same-length partner is one random offset away."""
+    so that a same-length partner is one random offset away; and the pool rows a base may
+    be drawn from (None: any row, which keeps the default's random stream unchanged)."""
     order = torch.argsort(lengths, stable=True)
     counts = torch.bincount(lengths, minlength=int(lengths.max()) + 1)
     starts = torch.cumsum(counts, 0) - counts
-    return order, starts, counts
+    if not only:
+        return order, starts, counts, None
+    bases = torch.nonzero(torch.isin(lengths, torch.tensor(sorted(only)))).flatten()
+    if bases.numel() == 0:
+        raise ValueError(f"lengths={list(only)}: no sequence of those lengths in the pool; choose from 2..9")
+    return order, starts, counts, bases
