@@ -45,6 +45,6 @@ def test_the_installed_wheel_scores_a_baseline_by_name_from_another_folder(tmp_p
     assert str(venv) in where.stdout, where.stdout  # the installed package, not the checkout
     _run(str(venv / "bin" / "onionbench"), "score", "random-subspace", "--models", "gru-h48-ar-s0", "--quiet",
          cwd=work, env=env)
-    record = json.loads((work / "leaderboard" / "results" / "random-subspace" / "gru-h48-ar-s0.json").read_text())
+    record = json.loads((work / "runs" / "results" / "random-subspace" / "gru-h48-ar-s0.json").read_text())
     assert record["status"] == "ok" and record["method"]["baseline"]
     assert record["metrics"]["read"]["sequence_accuracy"] < 0.1  # the floor it is

@@ -30,10 +30,20 @@ def test_registry_lists_the_standard_set():
         assert e.tier == expected_tier
 
 
-def test_the_lstm_tier_is_selected_by_name():
+def test_the_lstm_tier_is_selected_by_name_trained_models_only():
     names = select(["lstm"])
-    assert names == [f"lstm-h{n}-{v}-s{s}" for n in (48, 64, 128, 256) for v in ("ar", "ni") for s in (0, 1, 2)]
+    trained = {n for n, e in load_registry().items() if e.sha256 is not None}
+    registered = [f"lstm-h{n}-{v}-s{s}" for n in (48, 64, 128, 256) for v in ("ar", "ni") for s in (0, 1, 2)]
+    assert names == [n for n in registered if n in trained] and len(names) == 12  # N=48 and 64 are trained
     assert not set(names) & set(select(["core"]))
+
+
+def test_a_selection_without_trained_models_and_a_typo_get_short_errors():
+    with pytest.raises(OnionbenchError, match="'extended' selection has no trained model yet"):
+        select(["extended"])
+    with pytest.raises(OnionbenchError, match="did you mean gru-h48-ar-s2 or") as err:
+        select(["gru-h48-ar-s9"])
+    assert len(str(err.value)) < 300
 
 
 def test_untrained_models_say_so_and_state_the_plan():

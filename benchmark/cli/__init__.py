@@ -68,6 +68,35 @@ def _train_on_ray(args: argparse.Namespace, configs: list) -> int:
     return 1 if failed else 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """One line on bad arguments (the usage block buries the reason); --help still shows the usage."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _at_least_one(text: str) -> int:
+    """argparse type: an integer >= 1 (--workers 0 would run nothing, -1 is meaningless)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive(text: str) -> float:
+    """argparse type: a number > 0 (a limit of 0 s or 0 GB fails every cell)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return value
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from benchmark.harness.conformance import run_checks
     from benchmark.harness.submission import resolve
@@ -101,7 +130,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         check_device(args.device)
     settings = ScoreSettings(seed=args.seed, budget=args.budget, device=args.device)
     limits = Limits(timeout_s=args.timeout, memory_gb=args.memory)
-    from benchmark.harness.defaults import default_results
+    from benchmark.harness.defaults import scratch_results
 
     args.fresh_seed = None
     if args.fresh:
@@ -111,7 +140,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         args.results = args.results or str(Path("runs") / f"fresh-{args.fresh_seed}")
         print(f"--fresh: a test split and plan drawn from seed {args.fresh_seed} (records "
               f"name it); records -> {args.results}, never to the committed results")
-    args.results = args.results or str(default_results())
+    args.results = args.results or str(scratch_results())
     where = (f"as Ray tasks ({args.ray or 'local instance'})" if args.ray is not None
              else f"{args.workers} cell(s) at a time") + (f", fit on {args.device}" if args.device != "cpu" else "")
     print(f"scoring {len(args.folder)} method(s) on {len(models)} model(s), {where}, each "
@@ -249,7 +278,7 @@ def _read_json(path: Path) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `onionbench` argument parser: `models ...`, `check`, `score`, `leaderboard`, `cite`, `verify`."""
-    parser = argparse.ArgumentParser(prog="onionbench", description="Benchmark for representation hypotheses "
+    parser = _Parser(prog="onionbench", description="Benchmark for representation hypotheses "
                                      "on GRUs that repeat sequences (Csordás et al., 2024).")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -303,17 +332,18 @@ def _add_scoring_commands(commands) -> None:
     score.add_argument("folder", nargs="+", help="method folder(s) or discovered methods' names")
     score.add_argument("--models", nargs="+", default=["smoke"],
                        help="model names, model folders, or the sets core / smoke / extended / all (default: smoke)")
-    score.add_argument("--results", help="records go to RESULTS/METHOD/MODEL.json (default: leaderboard/results of "
-                       "the checkout, else of the working directory; with --fresh: runs/fresh-SEED)")
+    score.add_argument("--results", help="records go to RESULTS/METHOD/MODEL.json (default: runs/results of the "
+                       "checkout, else of the working directory, never the committed results; maintainers pass "
+                       "--results leaderboard/results; with --fresh: runs/fresh-SEED)")
     score.add_argument("--seed", type=int, default=0, help="seed for fit and scoring (default 0)")
     score.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                        help=f"max sequences the method may encode during fit (default {DEFAULT_BUDGET:,})")
     score.add_argument("--force", action="store_true", help="re-score cells whose record is up to date")
-    score.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+    score.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S,
                        help=f"wall-clock limit per cell in seconds, fit included (default {DEFAULT_TIMEOUT_S})")
-    score.add_argument("--memory", type=float, default=DEFAULT_MEMORY_GB,
+    score.add_argument("--memory", type=_positive, default=DEFAULT_MEMORY_GB,
                        help=f"memory (address space) limit per cell in GB (default {DEFAULT_MEMORY_GB:g})")
-    score.add_argument("--workers", type=int, default=1, help="cells run at once, each in its own processes "
+    score.add_argument("--workers", type=_at_least_one, default=1, help="cells run at once, each in its own processes "
                        "(default 1; each gets cores/N torch threads)")
     score.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run each cell as a Ray task: on "
                        "the cluster at ADDRESS (auto or host:port), or on a local instance started for the run "

@@ -15,3 +15,11 @@ def default_results() -> Path:
     if (PROJECT_ROOT / "pyproject.toml").exists() and (PROJECT_ROOT / "leaderboard").is_dir():
         return PROJECT_ROOT / "leaderboard" / "results"
     return Path.cwd() / "leaderboard" / "results"
+
+
+def scratch_results() -> Path:
+    """Where `onionbench score` writes by default: runs/results of the checkout (or of the working
+    directory), never the committed leaderboard/results (pass `--results leaderboard/results` to
+    re-score committed rows). A smoke run then cannot add an incomplete row to the board."""
+    base = PROJECT_ROOT if (PROJECT_ROOT / "pyproject.toml").exists() else Path.cwd()
+    return base / "runs" / "results"

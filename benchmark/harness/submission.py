@@ -19,6 +19,7 @@ folder's entry file under a private module name.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib.util
 import inspect
@@ -32,6 +33,7 @@ from benchmark.errors import OnionbenchError
 
 HYPOTHESES = ("linear", "onion", "other", "floor")
 REQUIRED = ("name", "description", "authors", "url", "hypothesis", "entry")
+OPTIONAL = ("params", "check_params")  # tables of keyword arguments
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 METHOD_ROOTS = ("baselines", "submissions")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -117,6 +119,11 @@ def load_spec(folder: Path | str) -> MethodSpec:
         meta = tomllib.loads(toml_path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise SubmissionError(f"{toml_path}: invalid TOML: {err}") from err
+    for key in meta:  # a typo such as [parms] would otherwise drop every parameter silently
+        if key not in (*REQUIRED, *OPTIONAL):
+            close = difflib.get_close_matches(key, [*REQUIRED, *OPTIONAL], n=1, cutoff=0.5)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SubmissionError(f"{toml_path}: unknown key {key!r}{hint} (keys: {', '.join(REQUIRED + OPTIONAL)})")
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
         raise SubmissionError(f"{toml_path}: missing key(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}")
@@ -139,8 +146,13 @@ def _validate(meta: dict, toml_path: Path, folder: Path) -> None:
         raise SubmissionError(f"{toml_path}: entry {entry!r} must look like 'method.py:ClassName'")
     if not (folder / entry.split(":")[0]).is_file():
         raise SubmissionError(f"{toml_path}: entry file {entry.split(':')[0]!r} does not exist in {folder}")
-    if not isinstance(meta.get("params", {}), dict):
-        raise SubmissionError(f"{toml_path}: [params] must be a table of keyword arguments")
+    for table in OPTIONAL:
+        if not isinstance(meta.get(table, {}), dict):
+            raise SubmissionError(f"{toml_path}: [{table}] must be a table of keyword arguments")
+    unknown = sorted(set(meta.get("check_params", {})) - set(meta.get("params", {})))
+    if unknown:
+        raise SubmissionError(f"{toml_path}: [check_params] sets {', '.join(unknown)}, which [params] does not "
+                              "have; [check_params] may only override [params]")
 
 
 def method_roots(root: Path | None = None) -> list[Path]:

@@ -12,6 +12,7 @@ This module imports no torch at import time: listing the registry is cheap.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import shutil
@@ -134,12 +135,18 @@ def select(spec: list[str], entries: dict[str, ModelEntry] | None = None) -> lis
     names: list[str] = []
     for item in spec:
         if item in groups:
-            names += groups[item]
+            trained = [n for n in groups[item] if entries[n].sha256 is not None]
+            if not trained:
+                raise OnionbenchError(f"the {item!r} selection has no trained model yet ({len(groups[item])} "
+                                      "registered, 0 trained); `onionbench models list` shows what is available")
+            names += trained  # a tier's untrained sizes are registered but cannot be scored
         elif item in entries or Path(item).is_dir():
             names.append(item)
         else:
-            raise OnionbenchError(f"unknown model {item!r}; use {', '.join(groups)}, a model folder, or one "
-                                  f"of: {', '.join(entries)}")
+            close = difflib.get_close_matches(item, [*groups, *entries], n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise OnionbenchError(f"unknown model {item!r}{hint} (selections: {', '.join(groups)}; a model folder; "
+                                  "or a name from `onionbench models list`)")
     return list(dict.fromkeys(names))
 
 
