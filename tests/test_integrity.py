@@ -26,7 +26,14 @@ from benchmark.harness.isolation import Limits
 from benchmark.harness.records import record_path, validate, write_atomic
 from benchmark.harness.sandbox import abi_version
 from benchmark.harness.submission import load_spec
-from benchmark.harness.verify import compare_fresh, verify_evaluation, within_interval
+from benchmark.harness.verify import (
+    compare_fresh,
+    one_sided_threshold,
+    row_verdict,
+    verify_evaluation,
+    within_interval,
+    z_score,
+)
 from benchmark.zoo.resolve import load_reference
 from tests.sealed import expected_sandbox
 
@@ -132,6 +139,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_the_memoriser_wins_on_the_public_split_and_fails_a_fresh_one():
     # an embedded N=48 model: the tiny check model forgets early tokens, so distinct sequences share states
     shipped = _cell("memoriser", model_name="gru-h48-ar-s0")
@@ -142,10 +150,11 @@ def test_the_memoriser_wins_on_the_public_split_and_fails_a_fresh_one():
     fresh = _cell("memoriser", model_name="gru-h48-ar-s0", evaluation=evaluation)
     assert fresh["split"]["name"] == "fresh-12345" and fresh["split"]["sha256"] != shipped["split"]["sha256"]
     assert fresh["metrics"]["read"]["sequence_accuracy"] < 0.05  # the floor: nothing it saw comes back
-    verdict = compare_fresh(shipped, fresh)
+    verdict = row_verdict([compare_fresh(shipped, fresh)])[0]
     assert not verdict.matches and "read.sequence_accuracy" in verdict.detail
 
 
+@pytest.mark.slow
 def test_verify_fresh_passes_an_honest_method_and_fails_the_memoriser(tmp_path):
     model, provenance = load_reference("gru-h48-ar-s0")
     for folder in (ROOT / "baselines" / "random-subspace", CHEATS / "memoriser"):
@@ -160,6 +169,28 @@ def test_verify_fresh_passes_an_honest_method_and_fails_the_memoriser(tmp_path):
     cheat = subprocess.run([sys.executable, "-m", "benchmark.cli", "verify", str(CHEATS / "memoriser"), "--fresh",
                             "--results", str(tmp_path)], capture_output=True, text=True, cwd=ROOT, env=env)
     assert cheat.returncode == 1 and "memorised the public split" in cheat.stdout, cheat.stdout + cheat.stderr
+
+
+@pytest.mark.slow
+def test_an_honest_trained_method_passes_verify_fresh_on_20_fresh_seeds():
+    """A fresh score above the committed one is no evidence (one-sided), and the row's many
+    tests share one error rate (Bonferroni): the two-sided, per-metric rule flagged honest rows."""
+    model, provenance = load_reference("gru-h48-ar-s0")
+    spec = load_spec(ROOT / "tests" / "methods" / "declared-means")
+    committed = run_cell(spec, model, provenance, isolate=False)
+    assert committed["status"] == "ok", committed["error"]
+    verdicts = []
+    for seed in range(20):
+        evaluation, _ = verify_evaluation(seed=1000 + seed)
+        verdicts += row_verdict([compare_fresh(committed, run_cell(spec, model, provenance, evaluation=evaluation,
+                                                                    isolate=False))])
+    assert all(v.matches for v in verdicts), [v.detail for v in verdicts if not v.matches]
+
+
+def test_the_fresh_verdict_is_one_sided_and_corrected_for_the_rows_tests():
+    assert z_score(0.50, 5000, 0.60, 5000) < 0  # fresh far above committed: not memorisation
+    assert z_score(0.60, 5000, 0.50, 5000) > one_sided_threshold(216)
+    assert one_sided_threshold(216) > one_sided_threshold(1) > 2.3  # 216 = 9 metrics x 24 cells
 
 
 def test_verify_fresh_repeats_the_committed_fit():

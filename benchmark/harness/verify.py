@@ -4,12 +4,16 @@ Two modes:
 - exact (default): re-score each cell with the recorded settings on the shipped split and
   plan; metrics and per-example outcomes must be identical.
 - fresh (`--fresh`): re-score on a test split and edit plan drawn from a seed taken from
-  the OS (printed, so the run can be repeated). For every metric the committed value must
-  lie inside the 99 % sampling interval of the fresh one: a two-sample test of two
-  proportions, |p_committed - p_fresh| <= 2.576 * sqrt(p(1-p) (1/n1 + 1/n2)) with the
-  pooled p (floored at 0.5/(n1+n2), so that two perfect scores still agree and a perfect
-  committed score against an imperfect fresh one does not). A method that memorised the
-  public split or plan fails here. Fresh records never go to the committed results.
+  the OS (printed, so the run can be repeated). A memoriser does *better* on the public
+  split than on a fresh one, so the test is one-sided: for every metric, the z statistic
+  of (p_committed - p_fresh) over sqrt(p(1-p) (1/n1 + 1/n2)), with the pooled p (floored at
+  0.5/(n1+n2), so that two perfect scores still agree). One decision per row: the row
+  fails when any z exceeds the one-sided 99 % quantile after a Bonferroni correction over
+  every (cell, metric) test of the row, and the cells whose z did are named. A fresh score
+  *above* the committed one is no evidence of memorisation: short fresh sequences (at
+  length 2 there are only 900) may well have been in the training stream, which excludes
+  the public split but not a split drawn later. Fresh records never go to the committed
+  results.
 
 Why the fresh re-score repeats the committed fit exactly: the interval above covers the
 sampling of test sequences only. If the fresh split's sequences were also held out from
@@ -29,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +44,8 @@ from benchmark.harness.cell import Evaluation, ScoreSettings, fresh_evaluation, 
 from benchmark.harness.isolation import Limits
 from benchmark.harness.submission import MethodSpec, discover, load_spec
 
-Z99 = 2.576  # two-sided 99 % normal quantile
+Z99 = 2.576  # two-sided 99 % normal quantile (`within_interval`)
+ALPHA = 0.01  # the row's family-wise error rate for `--fresh`
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class CellCheck:
     model: str
     matches: bool
     detail: str
+    z: tuple[tuple[str, float], ...] = ()  # --fresh: (metric, z of committed - fresh) for every metric tested
 
 
 def _spec_for(wanted: str, method: str) -> MethodSpec:
@@ -89,7 +96,7 @@ def verify(results: Path, wanted: str, *, models: list[str] | None = None, fresh
         new = run_cell(spec, model, prov, settings=settings, params=rec["method"]["params"], evaluation=evaluation,
                        limits=limits)
         checks.append(compare_fresh(rec, new) if fresh else compare_exact(rec, new))
-    return row.row_id, checks, seed
+    return row.row_id, row_verdict(checks) if fresh else checks, seed
 
 
 def verify_evaluation(seed: int | None = None) -> tuple[Evaluation, int]:
@@ -121,12 +128,33 @@ def compare_exact(old: dict, new: dict) -> CellCheck:
         diffs.insert(0, "model weights differ")
     if not diffs and old["outcomes_sha256"] != new["outcomes_sha256"]:
         diffs.append("per-example outcomes differ (same aggregate metrics)")
-    if diffs and old.get("hardware") != new.get("hardware"):
-        # Seen on the committed records: Intel-made records re-scored on an AMD machine differ in
-        # the third decimal with the same code. Exact repeats need the recording machine.
-        diffs.append(f"note: recorded on {old.get('hardware')}, re-scored on {new.get('hardware')}; floats may "
-                     "differ across CPUs and thread counts: repeat there, or use --fresh (a 99 % interval)")
+    if diffs and old.get("hardware") != new.get("hardware") and old["model"]["sha256"] == new["model"]["sha256"]:
+        return _across_machines(old, new)
     return CellCheck(name, not diffs, "; ".join(diffs) or "metrics and outcomes identical")
+
+
+def _across_machines(old: dict, new: dict) -> CellCheck:
+    """Another CPU: floats differ (Intel-made records re-scored on an AMD machine differ in the third
+    decimal with the same code), so an exact repeat cannot be asked for. Pass with tolerance when
+    every metric lies within the 99 % two-sample interval of the other (the fresh test's interval,
+    two-sided here: a difference either way is float noise or a real change); say which it was."""
+    name, where = old["model"]["name"], f"recorded on {old.get('hardware')}, re-scored on {new.get('hardware')}"
+    worst, outside = 0.0, []
+    for track, metrics in old["metrics"].items():
+        now = new["metrics"].get(track) or {}
+        if (metrics is None) != (new["metrics"].get(track) is None):
+            outside.append(f"{track}: attempted on one machine only")
+            continue
+        for key, value in (metrics or {}).items():
+            if key == "kept_fraction" or key not in now:
+                continue
+            worst = max(worst, abs(value - now[key]))
+            if not within_interval(value, _cases(old, track, key), now[key], _cases(new, track, key)):
+                outside.append(f"{track}.{key}: recorded {value:.4f} vs now {now[key]:.4f}")
+    if outside:
+        return CellCheck(name, False, f"{where}: beyond the 99 % tolerance: " + "; ".join(outside))
+    return CellCheck(name, True, f"pass with tolerance ({where}; not an exact repeat): largest metric difference "
+                                 f"{worst:.4f}, every metric within the 99 % interval")
 
 
 def _cases(rec: dict, track: str, metric: str) -> int:
@@ -145,19 +173,46 @@ def within_interval(p1: float, n1: int, p2: float, n2: int) -> bool:
     return abs(p1 - p2) <= Z99 * math.sqrt(var * (1 / n1 + 1 / n2))
 
 
+def z_score(p1: float, n1: int, p2: float, n2: int) -> float:
+    """(p1 - p2) over its standard error under the pooled proportion (floored as in `within_interval`)."""
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    var = max(pooled * (1 - pooled), 0.5 / (n1 + n2))
+    return (p1 - p2) / math.sqrt(var * (1 / n1 + 1 / n2))
+
+
 def compare_fresh(old: dict, new: dict) -> CellCheck:
-    """Each committed metric inside the 99 % sampling interval of the fresh one."""
+    """Every metric's z (committed above fresh is positive); the verdict is the row's (`row_verdict`)."""
     name = old["model"]["name"]
     if new["status"] != "ok":
         return CellCheck(name, False, f"fresh re-score failed: {new['error']}")
-    outside = []
+    zs = []
     for track, metrics in old["metrics"].items():
         now = new["metrics"].get(track) or {}
         for key, value in (metrics or {}).items():
             if key == "kept_fraction" or key not in now:
                 continue
-            if not within_interval(value, _cases(old, track, key), now[key], _cases(new, track, key)):
-                outside.append(f"{track}.{key}: committed {value:.4f}, fresh {now[key]:.4f}")
-    detail = ("outside the 99 % interval of a fresh split (memorised the public split or plan?): " +
-              "; ".join(outside)) if outside else "every metric inside the fresh split's 99 % interval"
-    return CellCheck(name, not outside, detail)
+            zs.append((f"{track}.{key}", z_score(value, _cases(old, track, key), now[key], _cases(new, track, key))))
+    return CellCheck(name, True, "", tuple(zs))
+
+
+def one_sided_threshold(tests: int, alpha: float = ALPHA) -> float:
+    """The z a committed score must exceed the fresh one by to count as memorised, Bonferroni over `tests`."""
+    return NormalDist().inv_cdf(1 - alpha / max(tests, 1))
+
+
+def row_verdict(checks: list[CellCheck], alpha: float = ALPHA) -> list[CellCheck]:
+    """One decision for the row: a cell fails when one of its metrics is above the fresh score by more
+    than the Bonferroni-corrected one-sided threshold over all the row's tests."""
+    threshold = one_sided_threshold(sum(len(c.z) for c in checks), alpha)
+    out = []
+    for c in checks:
+        if not c.z and not c.matches:
+            out.append(c)  # the fresh re-score failed
+            continue
+        high = [(k, z) for k, z in c.z if z > threshold]
+        worst = max((z for _, z in c.z), default=0.0)
+        detail = (f"committed above fresh beyond chance (z > {threshold:.2f}; memorised the public split or plan?): "
+                  + "; ".join(f"{k} z={z:.2f}" for k, z in high)) if high else \
+            f"no metric above the fresh one beyond chance (largest z {worst:.2f}, threshold {threshold:.2f})"
+        out.append(dataclasses.replace(c, matches=not high, detail=detail))
+    return out
