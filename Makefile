@@ -11,13 +11,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-.PHONY: demo test bench
+.PHONY: demo test test-fast bench
 demo: $(VENV)/.installed
 	@command -v bwrap >/dev/null || echo "note: bubblewrap is not installed, so cells run under Landlock alone and the leaderboard will not rank them (Debian/Ubuntu: apt-get install bubblewrap)"
 	$(VENV)/bin/onionbench score onion --models smoke --results runs/demo-results
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# the edit loop: unit, contract and smoke tests, without the tests marked slow (see README)
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/train_throughput.py

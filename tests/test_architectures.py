@@ -180,6 +180,7 @@ class _Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_interrupted_lstm_training_resumes_to_identical_weights(tmp_path):
     config = TrainConfig(hidden=8, members=(("ni", 3),), steps=30, eval_every=30, checkpoint_every=10,
                          architecture="lstm")

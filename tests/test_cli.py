@@ -60,6 +60,7 @@ def test_models_list_json_has_the_documented_keys():
     assert {"name", "hidden_size", "variant", "seed", "tier", "sha256", "test_accuracy", "embedded"} <= set(rows[0])
 
 
+@pytest.mark.slow
 def test_verbose_check_shows_the_traceback():
     quiet, verbose = _cli("check", "tests/gallery/fit-raises"), _cli("--verbose", "check", "tests/gallery/fit-raises")
     assert "FAIL  check_fit_runs: ar model: fit raised ValueError: bad hyperparameters" in quiet.stdout
@@ -80,6 +81,7 @@ def test_cheap_commands_do_not_import_torch(argv):
     assert "torch" not in loaded and "datasets" not in loaded
 
 
+@pytest.mark.slow
 def test_verbose_is_accepted_after_the_subcommand():
     run = _cli("verify", "no-such-row", "--results", str(ROOT / "leaderboard" / "results"), "--verbose")
     assert run.returncode != 0 and "Traceback" in run.stderr  # --verbose shows the traceback

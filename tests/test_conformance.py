@@ -14,6 +14,7 @@ DISCOVERED = discover()
 TEST_METHODS = Path(__file__).parent / "methods"
 
 
+@pytest.mark.slow  # one sealed check per discovered method
 @pytest.mark.parametrize("name", sorted(DISCOVERED))
 def test_discovered_method_passes_every_check(name):
     failed = [f"{r.name}: {r.reason}" for r in run_checks(DISCOVERED[name]) if not r.passed]

@@ -9,7 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from benchmark.harness.records import read_record
+
+pytestmark = pytest.mark.slow  # make test-fast skips this module (make test runs it)
 
 ROOT = Path(__file__).parent.parent
 GALLERY = Path(__file__).parent / "gallery"

@@ -514,6 +514,7 @@ def _verify(results: Path) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.skipif(not HAS_ROW, reason="no committed random-subspace records yet")
+@pytest.mark.slow
 def test_verify_passes_on_a_committed_baseline_row():
     run = _verify(BOARD / "results")
     assert run.returncode == 0, run.stdout + run.stderr
@@ -521,6 +522,7 @@ def test_verify_passes_on_a_committed_baseline_row():
 
 
 @pytest.mark.skipif(not HAS_ROW, reason="no committed random-subspace records yet")
+@pytest.mark.slow
 def test_a_hand_edited_metric_fails_verify_and_freshness(tmp_path):
     results = Path(shutil.copytree(BOARD / "results", tmp_path / "results"))
     path = results / "random-subspace" / "gru-h48-ar-s0.json"

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # make test-fast skips this module (make test runs it)
+
 ray = pytest.importorskip("ray")  # an optional extra; CI installs it with the test extra
 
 ROOT = Path(__file__).parent.parent

@@ -32,6 +32,8 @@ from benchmark.harness.submission import load_spec
 from benchmark.zoo.resolve import load_reference
 from tests.sealed import SEALED, expected_sandbox
 
+pytestmark = pytest.mark.slow  # make test-fast skips this module (make test runs it)
+
 ROOT = Path(__file__).parent.parent
 CHEATS = Path(__file__).parent / "cheats"
 CHECK_AR = ROOT / "benchmark" / "zoo" / "check" / "gru-h16-ar-check"

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import jsonschema
+import pytest
 import torch
 
 from benchmark.harness import tracks as track_registry
@@ -81,6 +82,7 @@ def _cells(tmp_path: Path, executor, name: str) -> dict:
     return {model: _comparable(rec) for model, rec, _ in out}
 
 
+@pytest.mark.slow
 def test_every_executor_gives_the_sequential_records(tmp_path):
     sequential = _cells(tmp_path, SequentialExecutor(), "sequential")
     assert _cells(tmp_path, ReversedExecutor(), "reversed") == sequential

@@ -38,6 +38,7 @@ class _Interrupt(Exception):
     pass
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_to_identical_weights(tmp_path):
     config = TrainConfig(hidden=12, members=(("ar", 5),), steps=40, eval_every=20, checkpoint_every=10)
 

@@ -13,6 +13,10 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # make test-fast skips this module (make test runs it)
+
 ROOT = Path(__file__).parent.parent
 
 
