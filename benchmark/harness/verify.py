@@ -33,8 +33,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from statistics import NormalDist
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 
