@@ -33,6 +33,28 @@ def test_unknown_method_lists_known_ones():
     _one_line_error(run, "known methods:")
 
 
+def test_careless_arguments_and_method_toml_typos_are_one_line_errors(tmp_path):
+    _one_line_error(_cli("score", "tests/gallery/good", "--workers", "0"), "--workers: must be at least 1")
+    _one_line_error(_cli("score", "tests/gallery/good", "--workers", "-1"), "--workers: must be at least 1")
+    folder = tmp_path / "typo"
+    folder.mkdir()
+    good = ROOT / "tests" / "gallery" / "good"
+    (folder / "method.py").write_text((good / "method.py").read_text())
+    (folder / "method.toml").write_text((good / "method.toml").read_text().replace("[params]", "[parms]")
+                                        if "[params]" in (good / "method.toml").read_text()
+                                        else (good / "method.toml").read_text() + "\n[parms]\nsteps = 1\n")
+    _one_line_error(_cli("check", str(folder)), "unknown key 'parms'; did you mean 'params'?")
+
+
+def test_an_embedded_model_needs_no_download_and_models_path_says_where_it_is():
+    run = subprocess.run([sys.executable, "-m", "benchmark.cli", "models", "download", "gru-h48-ar-s0"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=120,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
+    assert run.returncode == 0 and "embedded in the package" in run.stdout + run.stderr, run.stdout + run.stderr
+    where = _cli("models", "path", "gru-h48-ar-s0")
+    assert where.returncode == 0 and where.stdout.strip().endswith(str(Path("benchmark", "zoo", "gru-h48-ar-s0")))
+
+
 def test_untrained_model_says_so():
     _one_line_error(_cli("score", "tests/gallery/good", "--models", "gru-h1024-ar-s0"), "not trained")
 

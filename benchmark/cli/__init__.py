@@ -218,6 +218,16 @@ def _cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_models_path(args: argparse.Namespace) -> int:
+    """Where each model's files are (embedded, cached, or downloaded on first use)."""
+    from benchmark.zoo.registry import select
+    from benchmark.zoo.resolve import model_folder
+
+    for name in select(args.names):
+        print(f"{name}\t{model_folder(name)}")
+    return 0
+
+
 def _cmd_models_embed(args: argparse.Namespace) -> int:
     from benchmark.zoo.registry import embed
 
@@ -296,6 +306,9 @@ def _add_models_commands(commands) -> None:
     listing = models_cmd.add_parser("list", help="the reference models and where each is available")
     listing.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
     listing.set_defaults(func=_cmd_models_list)
+    where = models_cmd.add_parser("path", help="print where a model's files are (embedded models need no download)")
+    where.add_argument("names", nargs="+", help="model names or selections (core, lstm, smoke, ...)")
+    where.set_defaults(func=_cmd_models_path)
     add_hub_commands(models_cmd)  # models publish, models download
     embed = models_cmd.add_parser("embed", help="copy finished model folders into the embedded zoo (maintainers)")
     embed.add_argument("source", help="folder holding finished NAME/ model folders (e.g. runs/zoo)")

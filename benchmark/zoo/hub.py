@@ -292,6 +292,12 @@ def download(names: Iterable[str] = ("core",), *, endpoint: str | None = None, r
                               f"{', '.join(entries)}")
     folders = {}
     for name in chosen:
+        embedded = entries[name].embedded_folder
+        if not (revision or entries[name].hub_revision) and (embedded / "model.safetensors").exists():
+            folders[name] = embedded  # shipped in the package: nothing to fetch
+            log(f"{name}: embedded in the package at {embedded}, no download needed "
+                f"(load it with benchmark.zoo.resolve.load_reference({name!r}))")
+            continue
         folders[name] = download_entry(entries[name], endpoint=endpoint, revision=revision, cache_dir=cache_dir,
                                        log=log)
         verified = "sha256 verified" if entries[name].sha256 else "not verified"
