@@ -567,3 +567,14 @@ def test_citation_cff_is_valid_yaml_with_the_paper():
 
     cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert cff["cff-version"] == "1.2.0" and cff["references"][0]["year"] == 2024
+
+
+def test_per_position_results_get_a_table_when_records_carry_them():
+    plain = _core("writer", 0.6, 0.6, 0.6)
+    assert "by position" not in build(plain, REGISTRY)["LEADERBOARD.md"]
+    slope = {str(p): round(1.0 - 0.1 * p, 3) for p in range(9)}
+    records = [_reseal(r, by_position={"read": slope, "write": slope}) for r in plain]
+    md = build(records, REGISTRY)["LEADERBOARD.md"]
+    table = md.split("### WRITE IIA by position")[1].split("###")[0]
+    line = next(row for row in table.splitlines() if row.startswith("| writer ") and "ar N=48" in row)
+    assert "1.000" in line and "0.200" in line  # p=1 and p=9 of the slope

@@ -96,6 +96,7 @@ class Row:
     standings: dict[str, Standing] = field(default_factory=dict)  # board -> place
     headline_by_variant: dict[str, Stat] = field(default_factory=dict)  # "ar" / "ni" -> sub-headline
     headline_cells: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # variant -> N -> model -> value
+    by_position: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # track -> stratum -> p -> rate
     authors: list[str] = field(default_factory=list)  # the method's authors (method.toml), credited by `cite`
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (model, outcomes_sha256 or "failed"), every group
 
@@ -256,6 +257,26 @@ def _by_length(recs: list[dict], tracks: list[str]) -> dict[str, dict[str, float
     return out
 
 
+POSITIONS = tuple(str(p) for p in range(9))
+POSITION_TRACKS = {"read": "READ token accuracy", "write": "WRITE IIA"}
+
+
+def _by_position(recs: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
+    """track -> "ar N=48" -> position -> mean over the stratum's successful cells that record it."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for track in POSITION_TRACKS:
+        for variant in VARIANT_ORDER:
+            for n in sorted({r["model"]["hidden_size"] for r in recs}):
+                group = [r["by_position"][track] for r in recs if r["status"] == "ok" and
+                         r["model"]["variant"] == variant and r["model"]["hidden_size"] == n and
+                         track in r.get("by_position", {})]
+                for p in POSITIONS:
+                    values = [g[p] for g in group if p in g]
+                    if values:
+                        out.setdefault(track, {}).setdefault(f"{variant} N={n}", {})[p] = round(sum(values) / len(values), 6)
+    return out
+
+
 def _mean_of(recs: list[dict], value: Callable[[dict], float]) -> float | None:
     ok = [r for r in recs if r["status"] == "ok"]
     return round(sum(value(r) for r in ok) / len(ok), 2) if ok else None
@@ -311,7 +332,7 @@ def make_row(recs: list[dict], pins: dict[str, Pin]) -> Row:
                              (st := over_strata([r for r in cells if r["model"]["variant"] == v], headline_value))},
         headline_cells=_by_variant_size(cells, lambda r: (r["model"]["name"], headline_value(r)), dict)
         if "intervention" in boards else {},
-        authors=list(first.get("authors", [])),
+        authors=list(first.get("authors", [])), by_position=_by_position(cells),
         outcomes=sorted((r["model"]["name"], r["outcomes_sha256"] or "failed") for r in recs))
 
 

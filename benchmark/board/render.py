@@ -18,6 +18,8 @@ from benchmark.board.leaderboard import (
     BOARD_TITLE,
     BOARDS,
     LENGTHS,
+    POSITION_TRACKS,
+    POSITIONS,
     TRACK_LABEL,
     TRACK_METRIC,
     VARIANT_ORDER,
@@ -231,6 +233,22 @@ def length_table(rows: list[Row], track: str, refs: References) -> Table:
                  ["method"] + [f"L={n}" for n in LENGTHS], body, [r.row_id for r in members], foot)
 
 
+def position_table(rows: list[Row], track: str) -> Table | None:
+    """A track's rate by position p (0-based), per method and stratum; None when no record has it.
+
+    The onion predicts later positions are harder (they sit at smaller magnitudes); a linear
+    code with one subspace per position predicts no such slope."""
+    body, ids = [], []
+    for r in rows:
+        for stratum, rates in r.by_position.get(track, {}).items():
+            body.append([Cell(r.method), Cell(stratum)] + [_number(rates.get(p), ".3f") for p in POSITIONS])
+            ids.append(f"{r.row_id}/{stratum}")
+    if not body:
+        return None
+    return Table(f"by-position-{track}", f"{POSITION_TRACKS[track]} by position (mean over each stratum's seeds)",
+                 ["method", "stratum"] + [f"p={int(p) + 1}" for p in POSITIONS], body, ids)
+
+
 def _identity_at(refs: References, track: str, length: str) -> float | None:
     """The identity floor at one length: recorded, or 0 when the floor is 0 over all lengths (a mean of
     success rates is 0 only when every length's is; WRITE's floor is 0 by construction)."""
@@ -333,7 +351,8 @@ def all_tables(rows: list[Row], refs: References, cal: Calibration | None = None
     """Every table by section, in page order."""
     return {"boards": [winner_table(rows)] + [board_table(rows, b, refs) for b in BOARDS],
             "tracks": [track_table(rows, t, refs) for t in TRACK_METRIC] + [size_table(rows)],
-            "lengths": [length_table(rows, t, refs) for t in TRACK_METRIC],
+            "lengths": [length_table(rows, t, refs) for t in TRACK_METRIC]
+            + [t for track in POSITION_TRACKS if (t := position_table(rows, track)) is not None],
             "calibration": calibration_tables(cal) if cal is not None else [],
             "others": other_tables(rows)}
 

@@ -174,6 +174,8 @@ def _score(ctx: ModelContext, queries: dict[str, TrackQueries], answers: dict[st
         record["metrics"][name] = result.metrics
         if result.by_length:
             record["by_length"][name] = result.by_length
+        if result.by_position:
+            record.setdefault("by_position", {})[name] = result.by_position
         outcomes.update(result.outcomes)
     record["tracks_attempted"] = [t for t in ("read", "write", "interchange") if t in answers]
     record["outcomes_sha256"] = outcomes_sha256(outcomes)

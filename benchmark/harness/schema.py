@@ -39,7 +39,7 @@ def _metrics() -> dict:
             "properties": {name: schema_fragment(track) for name, track in TRACKS.items()}}
 
 
-OPTIONAL = ("method_kind",)  # fields newer than some committed records
+OPTIONAL = ("method_kind", "by_position")  # fields newer than some committed records
 
 
 def build_schema() -> dict:
@@ -83,6 +83,9 @@ def build_schema() -> dict:
         "tracks_attempted": {"type": "array", "items": {"enum": list(DECLARABLE)}},
         "metrics": _metrics(),
         "by_length": {"type": "object", "additionalProperties": {"$ref": "#/$defs/by_length"}},
+        "by_position": {"type": "object", "description": "READ token accuracy and WRITE IIA by position (0-based)",
+                        "additionalProperties": {"type": "object", "patternProperties": {
+                            "^[0-8]$": {"$ref": "#/$defs/rate"}}, "additionalProperties": False}},
         "kept_by_length": {"type": "object", "description": "scored WRITE / INTERCHANGE cases per length",
                            "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}},
         "bounds": {"type": "object", "required": ["oracle"],

@@ -48,6 +48,7 @@ class TrackScore:
     metrics: dict[str, float]
     by_length: dict[str, float] = field(default_factory=dict)
     outcomes: dict[str, np.ndarray] = field(default_factory=dict)
+    by_position: dict[str, float] = field(default_factory=dict)  # rate per position p (0-based), where it applies
 
 
 class Track(Protocol):
@@ -195,6 +196,12 @@ def check_predictions(value: object, shape: tuple[int, ...], what: str) -> None:
 def mean(x: torch.Tensor) -> float:
     """Mean of a bool/float tensor (0.0 when empty)."""
     return float(x.float().mean()) if x.numel() else 0.0
+
+
+def by_position(success: torch.Tensor, position: torch.Tensor) -> dict[str, float]:
+    """Success rate per position present (0-based). Why: later positions sitting in smaller
+    magnitudes, so harder to read and write, is the onion's central quantitative prediction."""
+    return {str(p): mean(success[position == p]) for p in sorted(set(position.tolist()))}
 
 
 def by_length(success: torch.Tensor, lengths: torch.Tensor) -> dict[str, float]:

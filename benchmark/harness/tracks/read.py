@@ -10,6 +10,7 @@ from benchmark.harness.tracks.base import (
     TrackQueries,
     TrackScore,
     by_length,
+    by_position,
     check_predictions,
     mean,
     read_all,
@@ -42,7 +43,8 @@ class ReadTrack:
         correct = (answers["pred"] == ctx.tokens) & valid
         seq = (correct | ~valid).all(1)
         return TrackScore({"token_accuracy": mean(correct[valid]), "sequence_accuracy": mean(seq)},
-                          by_length(seq, ctx.lengths), {"read_token": correct[valid].numpy()})
+                          by_length(seq, ctx.lengths), {"read_token": correct[valid].numpy()},
+                          by_position(correct[valid], torch.arange(MAX_LEN).expand_as(valid)[valid]))
 
 
 TRACK = ReadTrack()

@@ -15,6 +15,7 @@ from benchmark.harness.tracks.base import (
     TrackQueries,
     TrackScore,
     by_length,
+    by_position,
     call_write,
     check_states,
     decode,
@@ -71,7 +72,7 @@ class WriteTrack:
         success = cause & isolate
         return TrackScore({"iia": mean(success), "cause": mean(cause), "isolate": mean(isolate),
                            "kept_fraction": mean(ctx.write_keep)}, by_length(success, lengths),
-                          {"write": success.numpy()})
+                          {"write": success.numpy()}, by_position(success, position))
 
 
 TRACK = WriteTrack()
