@@ -55,6 +55,13 @@ def test_an_embedded_model_needs_no_download_and_models_path_says_where_it_is():
     assert where.returncode == 0 and where.stdout.strip().endswith(str(Path("benchmark", "zoo", "gru-h48-ar-s0")))
 
 
+def test_score_runs_the_checks_first_and_scores_nothing_of_a_method_that_fails_them(tmp_path):
+    run = _cli("score", "tests/gallery/wrong-shape", "--models", "benchmark/zoo/check/gru-h16-ar-check",
+               "--results", str(tmp_path), "--quiet")
+    assert run.returncode == 1 and "check failed: check_read_shape_dtype_finite" in run.stderr, run.stderr
+    assert not list(tmp_path.rglob("*.json"))  # no fit ran, no record was written
+
+
 def test_untrained_model_says_so():
     _one_line_error(_cli("score", "tests/gallery/good", "--models", "gru-h1024-ar-s0"), "not trained")
 

@@ -41,7 +41,7 @@ def _cli(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def test_broken_methods_are_reported_and_the_good_one_is_scored(tmp_path):
     folders = [str(GALLERY / name) for name in ["good", *EXPECTED]]
-    run = _cli("score", *folders, "--models", str(CHECK_AR), "--results", str(tmp_path), "--quiet",
+    run = _cli("score", *folders, "--models", str(CHECK_AR), "--results", str(tmp_path), "--quiet", "--no-check",
                "--timeout", "25", "--memory", "3", timeout=400)
     assert run.returncode == 1, run.stdout + run.stderr
     good = read_record(tmp_path / "good" / "gru-h16-ar-check.json")
@@ -74,11 +74,12 @@ def test_killed_run_resumes_to_the_same_records(tmp_path):
         copies.append(str(dst))
     method = str(GALLERY / "good")
     straight = tmp_path / "straight"
-    assert _cli("score", method, "--models", *copies, "--results", str(straight), "--quiet", timeout=300).returncode == 0
+    assert _cli("score", method, "--models", *copies, "--results", str(straight), "--quiet", "--no-check",
+                timeout=300).returncode == 0
 
     killed = tmp_path / "killed"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", "score", method, "--models", *copies,
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", "score", method, "--no-check", "--models", *copies,
                              "--results", str(killed), "--quiet"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 200
@@ -90,7 +91,7 @@ def test_killed_run_resumes_to_the_same_records(tmp_path):
     assert 2 <= done < 4, done
     assert not [p for p in killed.rglob("*") if p.is_file() and not p.name.endswith(".json")
                 and not p.name.startswith(".tmp-")]
-    rerun = _cli("score", method, "--models", *copies, "--results", str(killed), "--quiet", timeout=300)
+    rerun = _cli("score", method, "--models", *copies, "--results", str(killed), "--quiet", "--no-check", timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.count("ok (up to date)") == done
     assert _records(killed) == _records(straight)

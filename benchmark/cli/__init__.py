@@ -169,6 +169,15 @@ def _score_one_method(folder: str, models: list[str], settings, limits, args: ar
         spec = resolve(folder)
     except SubmissionError as err:
         return [[folder, "-", *[""] * 7, f"FAILED: {err}"]]
+    if not args.no_check:  # seconds, sealed: a wrong-shape method fails here, not after a long fit
+        from benchmark.harness.conformance import run_checks
+
+        failed = [r for r in run_checks(spec) if not r.passed]
+        for r in failed:
+            print(f"{spec.name}: check failed: {r.name}: {r.reason}", file=sys.stderr)
+        if failed:
+            return [[spec.name, "-", *[""] * 7, f"FAILED check {failed[0].name} (scored nothing; "
+                                                 f"onionbench check {folder}, or --no-check)"]]
     from benchmark.harness.backends import EXECUTORS
 
     kind = "ray" if args.ray is not None else "local" if args.workers > 1 else "sequential"
@@ -352,6 +361,8 @@ def _add_scoring_commands(commands) -> None:
     score.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                        help=f"max sequences the method may encode during fit (default {DEFAULT_BUDGET:,})")
     score.add_argument("--force", action="store_true", help="re-score cells whose record is up to date")
+    score.add_argument("--no-check", action="store_true", help="skip the conformance checks that run before any fit "
+                       "(seconds; a method that fails them is not scored)")
     score.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S,
                        help=f"wall-clock limit per cell in seconds, fit included (default {DEFAULT_TIMEOUT_S})")
     score.add_argument("--memory", type=_positive, default=DEFAULT_MEMORY_GB,
