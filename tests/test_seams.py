@@ -101,3 +101,23 @@ def test_a_cell_task_is_plain_data():
     task = CellTask(str(ROOT / "baselines" / "random-subspace"), "gru-h48-ar-s0", {}, ScoreSettings(), Limits())
     assert pickle.loads(pickle.dumps(task)) == task  # it can cross to a worker process or a cluster node
     assert seal({"a": 1})["record_sha256"]
+
+
+def test_a_registered_executor_is_chosen_by_name_from_the_command_line(tmp_path, monkeypatch):
+    """The executor recipe's last step: one registry line, and `score --executor NAME` runs it."""
+    from benchmark import cli
+    from benchmark.harness import backends
+
+    used = []
+
+    class Counting(ReversedExecutor):
+        def run(self, tasks):
+            used.append(len(tasks))
+            yield from super().run(tasks)
+
+    monkeypatch.setitem(backends.EXECUTORS, "counting", lambda workers=1, address=None: Counting())
+    check = Path(__file__).parent.parent / "benchmark" / "zoo" / "check" / "gru-h16-ar-check"
+    code = cli.main(["score", str(Path(__file__).parent / "gallery" / "good"), "--models", str(check), "--results",
+                     str(tmp_path), "--executor", "counting", "--quiet", "--no-check"])
+    assert code == 0 and used == [1] and list(tmp_path.rglob("gru-h16-ar-check.json"))
+    assert cli.main(["score", "tests/gallery/good", "--executor", "nope", "--no-check"]) == 2

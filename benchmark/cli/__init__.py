@@ -180,7 +180,10 @@ def _score_one_method(folder: str, models: list[str], settings, limits, args: ar
                                                  f"onionbench check {folder}, or --no-check)"]]
     from benchmark.harness.backends import EXECUTORS
 
-    kind = "ray" if args.ray is not None else "local" if args.workers > 1 else "sequential"
+    kind = args.executor or ("ray" if args.ray is not None else "local" if args.workers > 1 else "sequential")
+    if kind not in EXECUTORS:
+        raise OnionbenchError(f"unknown executor {kind!r}; registered: {', '.join(EXECUTORS)} "
+                              "(benchmark/harness/backends.py)")
     executor = EXECUTORS[kind](workers=args.workers, address=args.ray or None)
     cells = score_many(spec, models, Path(args.results), settings=settings, force=args.force,
                        progress=not args.quiet, limits=limits, executor=executor, fresh_seed=args.fresh_seed)
@@ -361,6 +364,8 @@ def _add_scoring_commands(commands) -> None:
     score.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
                        help=f"max sequences the method may encode during fit (default {DEFAULT_BUDGET:,})")
     score.add_argument("--force", action="store_true", help="re-score cells whose record is up to date")
+    score.add_argument("--executor", metavar="NAME", help="a registered executor by name (benchmark/harness/backends.py;"
+                       " default: sequential, local with --workers > 1, ray with --ray)")
     score.add_argument("--no-check", action="store_true", help="skip the conformance checks that run before any fit "
                        "(seconds; a method that fails them is not scored)")
     score.add_argument("--timeout", type=_positive, default=DEFAULT_TIMEOUT_S,
