@@ -56,3 +56,13 @@ def test_the_harness_never_imports_baselines_or_submissions():
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
                 assert not any(n.split(".")[0] in ("baselines", "submissions") for n in names), path
+
+
+def test_no_layer_imports_upward():
+    """docs/ARCHITECTURE.md's layers: the harness and the zoo sit below the board and the command line."""
+    below = ("benchmark.harness", "benchmark.zoo", "benchmark.data", "benchmark.task", "benchmark.errors")
+    above = ("benchmark.board", "benchmark.cli")
+    for name, deps in _graph().items():
+        if name.startswith(below):
+            upward = sorted(d for d in deps if d.startswith(above))
+            assert not upward, f"{name} imports {upward}: move the shared code down, or the caller up"
