@@ -578,3 +578,12 @@ def test_per_position_results_get_a_table_when_records_carry_them():
     table = md.split("### WRITE IIA by position")[1].split("###")[0]
     line = next(row for row in table.splitlines() if row.startswith("| writer ") and "ar N=48" in row)
     assert "1.000" in line and "0.200" in line  # p=1 and p=9 of the slope
+
+
+def test_a_reference_row_is_shown_but_never_ranked_nor_a_winner():
+    ceiling = [_reseal(r, method={**r["method"], "hypothesis": "reference"}) for r in _core("ceiling", 0.9, 0.9, 0.9)]
+    rows = build_rows(ceiling + _core("writer", 0.6, 0.6, 0.6), REGISTRY)
+    by = {r.method: r for r in rows}
+    assert by["writer"].rank == 1 and by["ceiling"].rank is None and rank_text(by["ceiling"]) == "reference"
+    assert [r.method for r in board_rows(rows, "intervention")] == ["writer", "ceiling"]
+    assert all(w.best == "writer" for by_n in winner_matrix(rows).values() for w in by_n.values())

@@ -356,9 +356,16 @@ def _paired(row: dict[str, float], leader: dict[str, float], strata: dict[str, t
     return paired_difference(by)
 
 
+REFERENCE = "reference"  # the hypothesis of rows shown as a ceiling (additive-table), never ranked
+
+
 def rank_board(rows: list[Row], board: str, scores: dict[str, dict[str, float]], strata: dict[str, tuple]) -> None:
-    """Set each member's standing: complete rows ranked by score, tied when the paired interval contains 0."""
-    members = [r for r in rows if board in r.boards]
+    """Set each member's standing: complete rows ranked by score, tied when the paired interval contains 0.
+    Reference rows (a ceiling such as additive-table) are shown after the ranked rows, unranked."""
+    members = [r for r in rows if board in r.boards and r.hypothesis != REFERENCE]
+    for r in rows:
+        if board in r.boards and r.hypothesis == REFERENCE:
+            r.standings[board] = Standing(None)
     ranked = sorted((r for r in members if r.complete), key=lambda r: (-_mean(r.score(board)), r.method))
     for i, r in enumerate(ranked, start=1):
         diff = None if i == 1 else _paired(scores[r.method], scores[ranked[0].method], strata)
@@ -371,8 +378,8 @@ def rank_board(rows: list[Row], board: str, scores: dict[str, dict[str, float]],
 def board_rows(rows: list[Row], board: str) -> list[Row]:
     """A board's members in board order: ranked first, then incomplete rows by their partial score."""
     members = [r for r in rows if board in r.boards]
-    return sorted(members, key=lambda r: (r.standings[board].rank is None, r.standings[board].rank or 0,
-                                          -_mean(r.score(board)), r.method))
+    return sorted(members, key=lambda r: (r.hypothesis == REFERENCE, r.standings[board].rank is None,
+                                          r.standings[board].rank or 0, -_mean(r.score(board)), r.method))
 
 
 def _mean(s: Stat | None) -> float:
@@ -421,7 +428,7 @@ def winner_matrix(rows: list[Row]) -> dict[str, dict[str, Winner]]:
     The pooled headline averages strata where different hypotheses win; this matrix shows
     which method wins where (a tie when the paired interval over the stratum's three models
     contains 0)."""
-    members = [r for r in rows if r.complete and r.headline_cells]
+    members = [r for r in rows if r.complete and r.headline_cells and r.hypothesis != REFERENCE]
     out: dict[str, dict[str, Winner]] = {}
     for variant in VARIANT_ORDER:
         for n in sorted({n for r in members for n in r.headline_cells.get(variant, {})}, key=int):
@@ -439,8 +446,10 @@ def winner_matrix(rows: list[Row]) -> dict[str, dict[str, Winner]]:
 
 
 def rank_text(row: Row, board: str = "intervention") -> str:
-    """'1', '=1' (paired-tied with the leader), '3', or 'incomplete'."""
+    """'1', '=1' (paired-tied with the leader), '3', 'reference' or 'incomplete'."""
     s = row.standings.get(board)
+    if row.hypothesis == REFERENCE:
+        return "reference"
     if s is None or s.rank is None:
         return "incomplete"
     return "=1" if s.tied_with_leader else str(s.rank)

@@ -82,6 +82,9 @@ HOW_TO_READ = [
     "**Complete rows only.** A row is ranked when it has a record on every core model with the registry's "
     "weights. A row with missing cells is shown as `incomplete`, with its score over the cells it has, and is "
     "not ranked. A failed cell counts 0 and is counted in the `failed` column.",
+    "**Reference rows.** A row whose hypothesis is `reference` (additive-table: a free per-(position, token) "
+    "table trained through the decoder, the WRITE ceiling of any additive code, onion and linear alike) is shown "
+    "after the ranked rows and in the per-track tables, never ranked: it states no hypothesis.",
     "**Reference values.** *Model accuracy* is the model's own exact match on the test split; a probe can exceed "
     "it, so it is not a ceiling. WRITE and INTERCHANGE are scored only on cases the model repeats correctly: "
     "the oracle (re-encode the edited sequence) scores 1.0 there, and the *identity floor* (return the base "

@@ -20,7 +20,7 @@ _RATES = {"type": "object", "additionalProperties": {"$ref": "#/$defs/rate"}}
 def _method() -> dict:
     return {"type": "object",
             "required": ["name", "hypothesis", "baseline", "source_sha256", "params", "entry", "url", "authors"],
-            "properties": {"name": {"type": "string"}, "hypothesis": {"enum": ["linear", "onion", "other", "floor"]},
+            "properties": {"name": {"type": "string"}, "hypothesis": {"enum": ["linear", "onion", "other", "floor", "reference"]},
                            "baseline": {"type": "boolean"}, "source_sha256": _SHA, "params": {"type": "object"},
                            "entry": {"type": "string"}, "url": {"type": "string"},
                            "authors": {"type": "array", "items": {"type": "string"}}}}

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from benchmark.errors import OnionbenchError
 
-HYPOTHESES = ("linear", "onion", "other", "floor")
+HYPOTHESES = ("linear", "onion", "other", "floor", "reference")  # reference: a ceiling shown, never ranked
 REQUIRED = ("name", "description", "authors", "url", "hypothesis", "entry")
 OPTIONAL = ("params", "check_params")  # tables of keyword arguments
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
