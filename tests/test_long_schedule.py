@@ -142,3 +142,22 @@ def test_paper_finding_pairs_only_complete_long_runs(paper_finding, tmp_path):
     curve("linear-das", "gru-h256-ar-s2", 0.99, 60000, l9=0.99)  # now finished, and linear on length 9
     line = next(x for x in verdicts().splitlines() if "N=256 ar" in x)
     assert "exceeds 0.5 on 1 of 3 models" in line
+
+
+def test_paper_finding_md_is_what_the_script_makes_of_the_committed_records_and_curves(paper_finding):
+    from benchmark.board.leaderboard import load_records
+
+    text = paper_finding.report(load_records(ROOT / "leaderboard" / "results")[0])
+    assert (ROOT / "docs" / "PAPER_FINDING.md").read_text() == paper_finding.document(text), (
+        "docs/PAPER_FINDING.md is stale: run python benchmarks/paper_finding.py --out docs/PAPER_FINDING.md")
+
+
+def test_the_length_9_protocol_section_reports_every_model_and_marks_unfinished_runs(paper_finding, tmp_path):
+    curve = {"method": "linear-das", "model": "gru-h256-ar-s1", "params": {"steps": 60000, "lengths": [9]},
+             "points": [{"steps": 12000, "metrics": {}, "by_length": {"interchange": {"9": 0.2}},
+                         "kept_by_length": {"interchange": {"9": 100}}}]}
+    (tmp_path / "linear-das").mkdir()
+    (tmp_path / "linear-das" / "gru-h256-ar-s1-lengths9-long.json").write_text(json.dumps(curve))
+    text = paper_finding.length_9_protocol(paper_finding.long_runs(tmp_path, protocol="length 9"))
+    assert text.count("not run yet") == 5 and "below 0.5 so far (run unfinished)" in text
+    assert paper_finding.long_runs(tmp_path) == []  # not a mixed-length run
