@@ -62,6 +62,16 @@ def test_score_runs_the_checks_first_and_scores_nothing_of_a_method_that_fails_t
     assert not list(tmp_path.rglob("*.json"))  # no fit ran, no record was written
 
 
+def test_score_verbose_shows_a_failed_cells_traceback_and_the_record_keeps_it(tmp_path):
+    import json
+
+    run = _cli("score", "tests/gallery/fit-raises", "--models", "benchmark/zoo/check/gru-h16-ar-check", "--results",
+               str(tmp_path), "--quiet", "--no-check", "--verbose")
+    assert run.returncode == 1 and "Traceback (most recent call last)" in run.stderr, run.stderr
+    record = json.loads(next(tmp_path.rglob("gru-h16-ar-check.json")).read_text())
+    assert "ValueError: bad hyperparameters" in record["error_detail"] and "\n" not in record["error"]
+
+
 def test_untrained_model_says_so():
     _one_line_error(_cli("score", "tests/gallery/good", "--models", "gru-h1024-ar-s0"), "not trained")
 

@@ -187,6 +187,10 @@ def _score_one_method(folder: str, models: list[str], settings, limits, args: ar
     executor = EXECUTORS[kind](workers=args.workers, address=args.ray or None)
     cells = score_many(spec, models, Path(args.results), settings=settings, force=args.force,
                        progress=not args.quiet, limits=limits, executor=executor, fresh_seed=args.fresh_seed)
+    if getattr(args, "verbose", False):
+        for name, rec, _ in cells:
+            if rec["status"] != "ok" and rec.get("error_detail"):
+                print(f"--- {spec.name} on {name}: {rec['error']}\n{rec['error_detail']}", file=sys.stderr)
     return [[spec.name, *_summary_row(name, rec, reused)] for name, rec, reused in cells]
 
 

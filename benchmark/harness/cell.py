@@ -88,6 +88,8 @@ def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
                       metrics=dict.fromkeys(TRACKS), by_length={})
         if getattr(err, "sandbox", None):
             record["environment"]["sandbox"] = err.sandbox  # type: ignore[attr-defined]
+        if getattr(err, "detail", None):
+            record["error_detail"] = err.detail  # type: ignore[attr-defined]
     return seal(record)
 
 

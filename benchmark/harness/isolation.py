@@ -86,8 +86,9 @@ def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors]
         try:
             fit = _fit_info(jobdir, limits, timed_out)
             return _answers(jobdir, limits, timed_out, public), fit
-        except MethodError as err:  # a failed record says what sandbox it failed in, too
+        except MethodError as err:  # a failed record says what sandbox it failed in, too, and keeps the traceback
             err.sandbox = sandbox_summary(_supervisor_report(jobdir).get("sandbox"))  # type: ignore[attr-defined]
+            err.detail = _traceback_in(jobdir)  # type: ignore[attr-defined]
             raise
 
 
@@ -192,6 +193,20 @@ def _answers(jobdir: Path, limits: Limits, timed_out: bool, public: dict[str, Te
                 raise MethodError("the scoring process wrote malformed answers")
             answers[name] = data
     return answers
+
+
+DETAIL_CHARS = 4000  # how much of a failing worker's traceback a record keeps
+
+
+def _traceback_in(jobdir: Path) -> str | None:
+    """The last traceback a worker printed to its log (workers print one for every failure), truncated."""
+    for name in ("score.log", "fit.log"):
+        text = (jobdir / name).read_text(errors="replace") if (jobdir / name).exists() else ""
+        at = text.rfind("Traceback (most recent call last)")
+        if at >= 0:
+            tail = text[at:]
+            return tail if len(tail) <= DETAIL_CHARS else "...\n" + tail[-DETAIL_CHARS:]
+    return None
 
 
 def _crash_reason(log: Path, limits: Limits, phase: str) -> str:

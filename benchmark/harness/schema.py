@@ -39,7 +39,7 @@ def _metrics() -> dict:
             "properties": {name: schema_fragment(track) for name, track in TRACKS.items()}}
 
 
-OPTIONAL = ("method_kind", "by_position")  # fields newer than some committed records
+OPTIONAL = ("method_kind", "by_position", "error_detail")  # fields newer than some committed records
 
 
 def build_schema() -> dict:
@@ -49,6 +49,7 @@ def build_schema() -> dict:
         "scoring_version": {"type": "string"}, "harness_commit": {"type": "string"},
         "status": {"enum": ["ok", "failed"]},
         "error": {"type": ["string", "null"], "description": "one-line reason when status is failed"},
+        "error_detail": {"type": "string", "description": "the failing worker's traceback, truncated (`score --verbose`)"},
         "method": _method(), "model": _model(),
         "split": {"type": "object", "required": ["name", "sha256", "size"],
                   "properties": {"name": {"type": "string"}, "sha256": _SHA, "size": {"type": "integer"}}},
