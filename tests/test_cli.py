@@ -55,6 +55,7 @@ def test_an_embedded_model_needs_no_download_and_models_path_says_where_it_is():
     assert where.returncode == 0 and where.stdout.strip().endswith(str(Path("benchmark", "zoo", "gru-h48-ar-s0")))
 
 
+@pytest.mark.slow
 def test_score_runs_the_checks_first_and_scores_nothing_of_a_method_that_fails_them(tmp_path):
     run = _cli("score", "tests/gallery/wrong-shape", "--models", "benchmark/zoo/check/gru-h16-ar-check",
                "--results", str(tmp_path), "--quiet")
@@ -62,6 +63,7 @@ def test_score_runs_the_checks_first_and_scores_nothing_of_a_method_that_fails_t
     assert not list(tmp_path.rglob("*.json"))  # no fit ran, no record was written
 
 
+@pytest.mark.slow
 def test_score_verbose_shows_a_failed_cells_traceback_and_the_record_keeps_it(tmp_path):
     import json
 

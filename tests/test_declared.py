@@ -31,6 +31,7 @@ def _cell(folder: Path, **kwargs) -> dict:
     return rec
 
 
+@pytest.mark.slow
 def test_a_declared_method_is_scored_without_importing_its_module_and_its_size_is_exact():
     """The example's module raises if imported in the scoring process; the cell is ok."""
     rec = _cell(EXAMPLE)
@@ -43,6 +44,7 @@ def test_a_declared_method_is_scored_without_importing_its_module_and_its_size_i
     assert rec["metrics"]["write"]["iia"] > 0.0
 
 
+@pytest.mark.slow
 def test_mutation_the_same_module_as_an_open_method_is_imported_at_scoring_and_fails(tmp_path):
     folder = tmp_path / "open-means"
     shutil.copytree(EXAMPLE, folder)
@@ -83,6 +85,7 @@ def test_a_declaration_that_does_not_fit_its_form_is_refused_by_name(decl, phras
         declared.check(decl, N)
 
 
+@pytest.mark.slow
 def test_a_refused_declaration_fails_the_cell_with_a_one_line_reason(tmp_path):
     folder = tmp_path / "bad-decl"
     shutil.copytree(EXAMPLE, folder)
@@ -93,6 +96,7 @@ def test_a_refused_declaration_fails_the_cell_with_a_one_line_reason(tmp_path):
     assert "\n" not in rec["error"]
 
 
+@pytest.mark.slow
 def test_a_declaration_carrying_the_models_weights_is_refused_by_the_byte_scan(tmp_path):
     folder = tmp_path / "weights-decl"
     shutil.copytree(EXAMPLE, folder)

@@ -83,7 +83,7 @@ HOW_TO_READ = [
     "weights. A row with missing cells is shown as `incomplete`, with its score over the cells it has, and is "
     "not ranked. A failed cell counts 0 and is counted in the `failed` column.",
     "**Reference rows.** A row whose hypothesis is `reference` (additive-table: a free per-(position, token) "
-    "table trained through the decoder, the WRITE ceiling of any additive code, onion and linear alike) is shown "
+    "table trained through the decoder: what the best additive code, onion or linear, can WRITE) is shown "
     "after the ranked rows and in the per-track tables, never ranked: it states no hypothesis.",
     "**Reference values.** *Model accuracy* is the model's own exact match on the test split; a probe can exceed "
     "it, so it is not a ceiling. WRITE and INTERCHANGE are scored only on cases the model repeats correctly: "
