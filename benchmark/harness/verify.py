@@ -170,17 +170,12 @@ def _across_machines(old: dict, new: dict) -> CellCheck:
     two-sided here: a difference either way is float noise or a real change); say which it was."""
     name, where = old["model"]["name"], f"recorded on {old.get('hardware')}, re-scored on {new.get('hardware')}"
     worst, outside = 0.0, []
-    for track, metrics in old["metrics"].items():
-        now = new["metrics"].get(track) or {}
-        if (metrics is None) != (new["metrics"].get(track) is None):
-            outside.append(f"{track}: attempted on one machine only")
-            continue
-        for key, value in (metrics or {}).items():
-            if key == "kept_fraction" or key not in now:
-                continue
-            worst = max(worst, abs(value - now[key]))
-            if not within_interval(value, _cases(old, track, key), now[key], _cases(new, track, key)):
-                outside.append(f"{track}.{key}: recorded {value:.4f} vs now {now[key]:.4f}")
+    outside += [f"{t}: attempted on one machine only" for t, m in old["metrics"].items()
+                if (m is None) != (new["metrics"].get(t) is None)]
+    for label, p1, n1, p2, n2 in _rate_pairs(old, new):
+        worst = max(worst, abs(p1 - p2))
+        if not within_interval(p1, n1, p2, n2):
+            outside.append(f"{label}: recorded {p1:.4f} vs now {p2:.4f}")
     if outside:
         return CellCheck(name, False, f"{where}: beyond the 99 % tolerance: " + "; ".join(outside))
     return CellCheck(name, True, f"pass with tolerance ({where}; not an exact repeat): largest metric difference "
@@ -215,14 +210,17 @@ def compare_fresh(old: dict, new: dict) -> CellCheck:
     name = old["model"]["name"]
     if new["status"] != "ok":
         return CellCheck(name, False, f"fresh re-score failed: {new['error']}")
-    zs = []
+    zs = tuple((label, z_score(p1, n1, p2, n2)) for label, p1, n1, p2, n2 in _rate_pairs(old, new))
+    return CellCheck(name, True, "", zs)
+
+
+def _rate_pairs(old: dict, new: dict):
+    """("track.metric", old rate, its cases, new rate, its cases) for every rate both records have."""
     for track, metrics in old["metrics"].items():
         now = new["metrics"].get(track) or {}
         for key, value in (metrics or {}).items():
-            if key == "kept_fraction" or key not in now:
-                continue
-            zs.append((f"{track}.{key}", z_score(value, _cases(old, track, key), now[key], _cases(new, track, key))))
-    return CellCheck(name, True, "", tuple(zs))
+            if key != "kept_fraction" and key in now:
+                yield f"{track}.{key}", value, _cases(old, track, key), now[key], _cases(new, track, key)
 
 
 def one_sided_threshold(tests: int, alpha: float = ALPHA) -> float:
