@@ -37,6 +37,7 @@ from tqdm import tqdm
 from benchmark.board.stats import wilson
 from benchmark.data import heldout_keys, load_split
 from benchmark.harness.cell import Evaluation, score_fitted
+from benchmark.harness.declared import as_method
 from benchmark.harness.defaults import DEFAULT_BUDGET
 from benchmark.harness.interface import FitData, FrozenModel, seed_everything
 from benchmark.harness.plan import PLAN_SEED
@@ -82,7 +83,7 @@ class _LinearDASRun:
             out.rotation_ = self.net.rotation.weight.detach().clone()
             out.owner_ = self.net.assign_logits.argmax(-1)
         out._fit_codes(self.pool)
-        return out
+        return as_method(out.declaration(), int(self.net.rotation.weight.shape[0]))
 
     def state(self) -> dict:
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "rng": self.rng}
@@ -124,7 +125,7 @@ class _OnionRun:
         gen.set_state(self.gen.get_state())  # the read's draws continue the write's stream, as in `fit`
         out._init_read(int(self.model.state_dim), gen)
         out._train_read(self.pool, gen)
-        return out
+        return as_method(out.declaration(), int(self.model.state_dim))
 
     def state(self) -> dict:
         params = {name: getattr(self.m, name).detach().clone()

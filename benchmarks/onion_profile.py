@@ -42,7 +42,8 @@ def profile(name: str, free_scale: bool) -> tuple[list[float], float]:
     model, _ = load_reference(name)
     seed_everything(0)
     data = FitData(model, heldout_keys(), seed=0, budget=1_000_000)
-    method = _onion_class()(free_scale=free_scale).fit(FrozenModel(model, data), data)
+    method = _onion_class()(free_scale=free_scale)
+    method.fit(FrozenModel(model, data), data)  # returns the declaration; the fitted tensors stay on `method`
     with torch.no_grad():
         scales = method._scales()
         layers = (torch.tanh(method.embedding_)[:, None, :] * scales[None]).norm(dim=-1).mean(0)

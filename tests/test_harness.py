@@ -42,7 +42,7 @@ def test_exact_method_on_the_toy_model_scores_one_everywhere():
     assert m["read"] == {"token_accuracy": 1.0, "sequence_accuracy": 1.0}
     assert m["write"] == {"iia": 1.0, "cause": 1.0, "isolate": 1.0, "kept_fraction": 1.0}
     assert m["interchange"] == {"iia": 1.0, "kept_fraction": 1.0}  # the default interchange, from read + write
-    assert m["consistency"] == {"cause": 1.0, "isolate": 1.0, "both": 1.0}
+    assert m["consistency"] == {"agreement": 1.0, "token_agreement": 1.0, "at_written": 1.0}
 
 
 def test_write_at_the_wrong_position_matches_a_hand_computation():

@@ -70,7 +70,7 @@ def _record(method: str, model: str, n: int, variant: str, seed: int, read: floa
             {} if swap is None else {"interchange": {str(k): swap for k in range(2, 10)}}),
         "bounds": {"oracle": {"read_sequence_accuracy": 0.95, "write_iia": 1.0, "interchange_iia": 1.0},
                    "identity": {"write_iia": 0.0, "interchange_iia": 0.05}},
-        "outcomes_sha256": "3" * 64}
+        "outcomes_sha256": "3" * 64, "method_kind": "declared"}  # declared: on the hypothesis board
     return seal({**rec, **extra})
 
 
@@ -169,6 +169,45 @@ def test_the_winner_matrix_names_who_wins_each_stratum_and_ties():
     assert first.startswith(" Who wins where") and "tie: " in first and "vs beta" in first
 
 
+def _kind(records: list[dict], **fields) -> list[dict]:
+    return [_reseal(r, **fields) for r in records]
+
+
+def test_open_methods_are_ranked_on_the_open_board_never_on_the_hypothesis_board():
+    """A re-encoder (open: its code runs at scoring) beats every declared row, yet the hypothesis
+    board and the winner matrix rank the declared rows only (issue 28)."""
+    copier = _kind(_core("copier", 0.99, 0.99, 0.99), method_kind="open", interchange_reads=True)
+    onion = _kind(_core("onion", 0.9, 0.8, 0.7), interchange_reads=True)
+    das = _kind(_core("das", 0.5, 0.4, 0.3), interchange_reads=False)
+    rows = {r.method: r for r in build_rows(copier + onion + das, REGISTRY)}
+    assert [r.method for r in board_rows(list(rows.values()), "intervention")] == ["onion", "das"]
+    assert [r.method for r in board_rows(list(rows.values()), "open")] == ["copier"]
+    assert rows["copier"].rank == 1 and rows["onion"].rank == 1 and rows["das"].rank == 2
+    assert all(w.best == "onion" for by_n in winner_matrix(list(rows.values())).values() for w in by_n.values())
+    board = json.loads(build(copier + onion + das, REGISTRY)["leaderboard.json"])
+    kinds = {r["method"]: r["method_kind"] for r in board["rows"]}
+    assert kinds == {"copier": "open", "onion": "declared", "das": "declared"}
+
+
+def test_mutation_without_the_kind_split_the_copy_tops_the_hypothesis_board(monkeypatch):
+    """The defence above is `_boards` reading `method_kind`: every row treated as declared puts the copy first."""
+    import benchmark.board.leaderboard as lb
+
+    monkeypatch.setattr(lb, "method_kind", lambda recs: "declared")
+    copier = _kind(_core("copier", 0.99, 0.99, 0.99), method_kind="open")
+    rows = build_rows(copier + _core("onion", 0.9, 0.8, 0.7), REGISTRY)
+    assert [r.method for r in board_rows(rows, "intervention")][0] == "copier"
+
+
+def test_interchange_by_read_is_marked_and_the_native_swaps_have_their_own_table():
+    onion = _kind(_core("onion", 0.9, 0.8, 0.7), interchange_reads=True)
+    das = _kind(_core("das", 0.5, 0.4, 0.3), interchange_reads=False)
+    md = build(onion + das, REGISTRY)["LEADERBOARD.md"]
+    assert "| onion† " in md.split("### INTERCHANGE IIA (mean")[1].split("###")[0]
+    native = md.split("### INTERCHANGE IIA, native swaps only")[1].split("###")[0]
+    assert "| das " in native and "onion" not in native
+
+
 def test_incomplete_row_is_unranked():
     missing = [r for r in _core("partial", 0.9, 0.9, 0.9) if r["model"]["name"] != "gru-h256-ni-s2"]
     rows = build_rows(missing + _core("full", 0.5, 0.5, 0.5) + _core("low", 0.2, 0.2, 0.2), REGISTRY)
@@ -213,7 +252,7 @@ def test_read_only_method_is_on_the_read_board_only():
     probe = next(r for r in rows if r.method == "probe")
     assert probe.headline is None and probe.standings["read"].rank == 1 and "intervention" not in probe.standings
     boards = json.loads(build(records, REGISTRY)["leaderboard.json"])["boards"]
-    assert boards == {"intervention": ["writer@v1"], "read": ["probe@v1", "writer@v1"]}
+    assert boards == {"intervention": ["writer@v1"], "open": [], "read": ["probe@v1", "writer@v1"]}
 
 
 def _overlap(a, b) -> bool:
@@ -384,7 +423,7 @@ def test_page_has_no_console_errors(page):
 
 def test_page_how_to_read_section(page):
     text = page.find_element("css selector", "#how-to-read").text
-    assert "Two boards" in text and "paired 95 % interval" in text and "not a ceiling" in text
+    assert "Three boards" in text and "paired 95 % interval" in text and "not a ceiling" in text
 
 
 def test_page_intervention_board_ranks_complete_intervention_rows_only(page):

@@ -17,8 +17,10 @@ Differences from the paper (table in baselines/README.md): all lengths 2..9 (the
 benchmark's INTERCHANGE track), a far shorter schedule at a 10x higher lr, and a Cayley orthogonal map instead
 of the matrix exponential (same set of rotations, about 8x cheaper per step at N=256).
 
-The fitted state is plain tensors (rotation, coordinate owners, mean codes, linear
-read-outs): no module, no reference to the model, so it pickles on its own.
+A declared method (issue 28): fit returns the forms "linear" (read: the per-position
+classifiers folded back through the rotation), "additive-table" (write: the mean-code
+differences, rotated back) and "rotation-swap" (interchange: the rotation and each
+coordinate's owner), and scoring runs only the harness's forms.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 from torch import nn
+
+from benchmark.harness.declared import Declaration
 
 
 class _Intervention(nn.Module):
@@ -58,7 +62,7 @@ def _interchange(rotation: torch.Tensor, owners: torch.Tensor, h_base: torch.Ten
 
 
 class LinearDAS:
-    """Rotation + learned per-position subspaces; native interchange."""
+    """Rotation + learned per-position subspaces; a native (rotation-swap) interchange."""
 
     def __init__(self, steps: int = 1500, batch_size: int = 256, lr: float = 1e-2, weight_decay: float = 0.1,
                  mask_reg: float = 1e-3, pool_size: int = 100000, read_samples: int = 20000,
@@ -79,8 +83,8 @@ class LinearDAS:
         self.lengths = lengths
 
     # ------------------------------------------------------------------ fit
-    def fit(self, model, data) -> LinearDAS:
-        """Encode one pool, train the intervention on pairs from it, keep plain tensors."""
+    def fit(self, model, data) -> Declaration:
+        """Encode one pool, train the intervention on pairs from it, declare plain tensors."""
         pool = data.sample(self.pool_size)
         # The padded token width is the task's maximum length: no constant to keep in sync.
         self.n_pos_, self.vocab_ = int(pool.tokens.shape[1]), int(model.vocab_size)
@@ -92,7 +96,7 @@ class LinearDAS:
             self.rotation_ = net.rotation.weight.detach().clone()
             self.owner_ = net.assign_logits.argmax(-1)  # (dim,) variable per coordinate; n_pos_ = keep
         self._fit_codes(pool)
-        return self
+        return self.declaration()
 
     def _train(self, net: _Intervention, model, data, pool) -> None:
         """AdamW (the paper's weight decay, constant lr) on the decoder's cross-entropy.
@@ -168,18 +172,14 @@ class LinearDAS:
             w[clf.classes_], b[clf.classes_] = clf.coef_, clf.intercept_
         return torch.from_numpy(w).float(), torch.from_numpy(b).float()
 
-    # ---------------------------------------------------- public interface
-    def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        z = h.float() @ self.rotation_.T
-        return torch.einsum("bvn,bn->bv", self.read_weight_[position], z) + self.read_bias_[position]
-
-    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *, current: torch.Tensor) -> torch.Tensor:
-        shift = self.means_[position, token] - self.means_[position, current]  # zero outside p's coordinates
-        return h.float() + shift @ self.rotation_
-
-    def interchange(self, h_base: torch.Tensor, h_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        owners = F.one_hot(self.owner_, self.n_pos_ + 1)[:, :-1].float()
-        return _interchange(self.rotation_, owners, h_base.float(), h_source.float(), mask)
+    # ---------------------------------------------------------- declaration
+    def declaration(self) -> Declaration:
+        """Read: logits = W[p] (R h) + c[p] = (W[p] R) h + c[p]. Write: h + (m[p, t] - m[p, cur]) R.
+        Interchange: swap the rotated coordinates each masked position owns."""
+        r = self.rotation_
+        return Declaration(read=("linear", {"weight": self.read_weight_ @ r, "bias": self.read_bias_.clone()}),
+                           write=("additive-table", {"table": self.means_ @ r}),
+                           interchange=("rotation-swap", {"rotation": r.clone(), "owner": self.owner_.clone()}))
 
 
 def _length_index(lengths: torch.Tensor, only: list[int] | None = None) -> tuple[

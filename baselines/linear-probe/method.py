@@ -30,6 +30,8 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 
+from benchmark.harness.declared import Declaration
+
 
 class LinearProbeMethod:
     """Per-position logistic-regression probes; writes along each probe's weight span."""
@@ -43,7 +45,7 @@ class LinearProbeMethod:
         self.seed = seed
 
     # ------------------------------------------------------------------ fit
-    def fit(self, model, data) -> LinearProbeMethod:
+    def fit(self, model, data) -> Declaration:
         """One probe per position on standardised states, folded to raw-state coordinates,
         then each position's class means projected onto its probe's weight span."""
         batch = data.sample(self.n_samples)
@@ -63,7 +65,7 @@ class LinearProbeMethod:
         self.weight_ = torch.from_numpy(weights / sigma).float()  # (9, 30, N): logits = A h + c
         self.bias_ = torch.from_numpy(bias - (weights / sigma) @ mu).float()  # (9, 30)
         self.means_ = torch.from_numpy(means).float()  # (9, 30, N): P_p mu[p, v]
-        return self
+        return self.declaration()
 
     def _projected_means(self, x: np.ndarray, tokens: np.ndarray, a: np.ndarray) -> np.ndarray:
         """(30, N) class means of the states, projected onto the row space of the probe `a` (30, N).
@@ -98,13 +100,10 @@ class LinearProbeMethod:
             w[clf.classes_], b[clf.classes_] = clf.coef_, clf.intercept_
         return w, b
 
-    # ------------------------------------------------------- read / write
-    def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """The probe of each row's position, applied to the raw state."""
-        return torch.einsum("bvn,bn->bv", self.weight_[position], h.float()) + self.bias_[position]
-
-    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
-              current: torch.Tensor) -> torch.Tensor:
-        """Shift h by the projected class-mean difference of the new and the current token."""
-        delta = self.means_[position, token] - self.means_[position, current]
-        return h.float() + delta  # token == current gives delta = 0: a no-op, as it should be
+    # ---------------------------------------------------------- declaration
+    def declaration(self) -> Declaration:
+        """Read: the probes ("linear"). Write: the projected class-mean differences ("additive-table").
+        Interchange: the harness's stepwise read-write, built from the two (what it got as an open method)."""
+        return Declaration(read=("linear", {"weight": self.weight_, "bias": self.bias_}),
+                           write=("additive-table", {"table": self.means_}),
+                           interchange=("read-write-stepwise", {}))

@@ -16,6 +16,8 @@ import math
 import torch
 from torch import nn
 
+from benchmark.harness.declared import Declaration
+
 
 class MLPProbeMethod:
     """One MLP reads all nine positions from h; read only."""
@@ -31,7 +33,7 @@ class MLPProbeMethod:
         self.weight_decay = weight_decay
         self.seed = seed
 
-    def fit(self, model, data) -> MLPProbeMethod:
+    def fit(self, model, data) -> Declaration:
         """Standardise the states, then train the MLP on random minibatches of the pool."""
         gen = torch.Generator().manual_seed(self.seed)
         pool = data.sample(self.n_samples)
@@ -44,7 +46,7 @@ class MLPProbeMethod:
         self.net_ = self._build(int(model.state_dim), gen)
         self._train(x, targets, gen)
         self.net_.eval()
-        return self
+        return self.declaration()
 
     def _build(self, n: int, gen: torch.Generator) -> nn.Sequential:
         net = nn.Sequential(nn.Linear(n, n), nn.ReLU(), nn.Linear(n, self.n_pos_ * self.vocab_))
@@ -68,8 +70,13 @@ class MLPProbeMethod:
             opt.step()
             sched.step()
 
-    def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """All nine positions' logits, then each row's own position."""
-        with torch.no_grad():
-            logits = self.net_((h.float() - self.mean_) / self.scale_).view(-1, self.n_pos_, self.vocab_)
-        return logits[torch.arange(h.shape[0]), position]
+    def declaration(self) -> Declaration:
+        """The MLP as the "mlp" read form, the standardisation folded into the first layer:
+        W1 ((h - m) / s) + b1 = (W1 / s) h + (b1 - W1 (m / s))."""
+        first, last = self.net_[0], self.net_[2]
+        w1 = first.weight / self.scale_[None, :]
+        b1 = first.bias - first.weight @ (self.mean_ / self.scale_)
+        return Declaration(read=("mlp", {
+            "w1": w1.detach().clone(), "b1": b1.detach().clone(),
+            "w2": last.weight.detach().view(self.n_pos_, self.vocab_, -1).clone(),
+            "b2": last.bias.detach().view(self.n_pos_, self.vocab_).clone()}))

@@ -26,6 +26,8 @@ import math
 import torch
 from torch import nn
 
+from benchmark.harness.declared import Declaration
+
 
 class _Peeler(nn.Module):
     """E, s(p) and the shared MLP classifier; the paper's initialisation."""
@@ -75,7 +77,7 @@ class OnionProbe:
         self.lin_init = lin_init
         self.seed = seed
 
-    def fit(self, model, data) -> OnionProbe:
+    def fit(self, model, data) -> Declaration:
         """Train the peeler with teacher forcing on one pool of encoded training sequences."""
         pool = data.sample(self.n_samples)
         # The padded token width is the task's maximum length: no constant to keep in sync.
@@ -86,7 +88,7 @@ class OnionProbe:
             self.net_ = _Peeler(int(model.state_dim), int(model.vocab_size), self.n_pos_, self.lin_init)
             self._train(pool.states, pool.tokens, targets)
         self.net_.eval().requires_grad_(False)
-        return self
+        return self.declaration()
 
     def _train(self, states: torch.Tensor, tokens: torch.Tensor, targets: torch.Tensor) -> None:
         """Minibatch AdamW with cosine decay (a short CPU schedule needs a high start and a
@@ -103,8 +105,10 @@ class OnionProbe:
             opt.step()
             sched.step()
 
-    def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """Peel all nine positions with the probe's own predictions, then each row's own position."""
-        with torch.no_grad():
-            logits = self.net_(h.float())
-        return logits[torch.arange(h.shape[0]), position]
+    def declaration(self) -> Declaration:
+        """The peeler as the "onion-peel" read form (no position embedding: zeros)."""
+        net, hidden = self.net_, self.net_.classify[0].out_features
+        tensors = {"codes": net.embedding.weight, "scales": net.scales(), "ln_weight": net.norm.weight,
+                   "ln_bias": net.norm.bias, "w1": net.classify[0].weight, "b1": net.classify[0].bias,
+                   "pos": torch.zeros(self.n_pos_, hidden), "w2": net.classify[2].weight, "b2": net.classify[2].bias}
+        return Declaration(read=("onion-peel", {k: v.detach().clone() for k, v in tensors.items()}))

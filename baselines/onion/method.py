@@ -20,12 +20,15 @@ remainder, and so on. The peel reuses the write's E and s, so the read agrees wi
 write by construction (after a write, the remainder past p is exactly the old one). Only
 the classifier is trained for reading, on remainders peeled with the true tokens.
 
-INTERCHANGE (native): read both states by peeling, then add the scaled embedding
-differences of the masked positions in one step.
+INTERCHANGE: the harness's read-write: peel both states once, then write the source's
+token at every masked position where they differ (the scaled-embedding differences add).
+
+A declared method (issue 28): fit returns the forms "onion-peel" (read) and "onion"
+(write) with these tensors, and scoring runs only the harness's forms.
 
 Option ``free_scale`` adds a free per-position offset to s(p) (a looser onion: any
-magnitude profile over positions). Off by default, to keep the paper's form; in our runs
-it raised write IIA most on `ni` models (N=64 ni: 0.45 -> 0.86; N=64 ar: 0.93 -> 0.95).
+magnitude profile over positions). Off by default, to keep the paper's form;
+benchmarks/onion_profile.py fits both and compares the profiles they learn.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ import math
 
 import torch
 from torch import nn
+
+from benchmark.harness.declared import Declaration
 
 
 class OnionMethod:
@@ -56,7 +61,7 @@ class OnionMethod:
         self.seed = seed
 
     # ------------------------------------------------------------------ fit
-    def fit(self, model, data) -> OnionMethod:
+    def fit(self, model, data) -> Declaration:
         """Draw one pool of training states, learn the write through the decoder, then the read."""
         gen = torch.Generator().manual_seed(self.seed)
         pool = data.sample(self.pool_size)
@@ -66,7 +71,7 @@ class OnionMethod:
         self._train_write(model, data, pool, gen)
         self._init_read(int(model.state_dim), gen)
         self._train_read(pool, gen)
-        return self
+        return self.declaration()
 
     def _init_write(self, n: int, gen: torch.Generator) -> None:
         """E ~ N(0, 1), g = 1, gamma = 0.9, b = 0: the paper's init. lin starts at `lin_init`,
@@ -179,35 +184,16 @@ class OnionMethod:
         for p in self._read_params():
             p.requires_grad_(False)
 
-    def _read_upto(self, h: torch.Tensor, last: int) -> torch.Tensor:
-        """(batch, last + 1, 30) logits, peeling each position's *predicted* token."""
-        codes, scales = torch.tanh(self.embedding_), self._scales()
-        remainder, out = h.float(), []
-        for p in range(last + 1):
-            logits = self._classify(remainder, torch.full((h.shape[0],), p, dtype=torch.int64))
-            out.append(logits)
-            remainder = remainder - codes[logits.argmax(-1)] * scales[p]
-        return torch.stack(out, dim=1)
-
-    # ---------------------------------------------------- public interface
-    def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            logits = self._read_upto(h, int(position.max()) if position.numel() else 0)
-        return logits[torch.arange(h.shape[0]), position]
-
-    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
-              current: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self._edit(h.float(), position, token, current)
-
-    def interchange(self, h_base: torch.Tensor, h_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Read both by peeling; swap in the source's layers where mask is True."""
-        with torch.no_grad():
-            base = self._read_upto(h_base, self.n_pos_ - 1).argmax(-1)
-            source = self._read_upto(h_source, self.n_pos_ - 1).argmax(-1)
-            codes = torch.tanh(self.embedding_)
-            delta = (codes[source] - codes[base]) * self._scales() * mask[..., None]
-            return h_base.float() + delta.sum(1)
+    # ---------------------------------------------------------- declaration
+    def declaration(self) -> Declaration:
+        """The fitted onion as forms: the peel reads and the scaled-embedding write share E and s."""
+        codes, scales = torch.tanh(self.embedding_).detach(), self._scales().detach()
+        peel = {"codes": codes, "scales": scales, "ln_weight": self.norm_.weight, "ln_bias": self.norm_.bias,
+                "w1": self.inp_.weight, "b1": self.inp_.bias, "pos": self.pos_, "w2": self.out_.weight,
+                "b2": self.out_.bias}
+        return Declaration(read=("onion-peel", {k: v.detach().clone() for k, v in peel.items()}),
+                           write=("onion", {"codes": codes.clone(), "scales": scales.clone()}),
+                           interchange=("read-write", {}))
 
 
 def _cosine(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from benchmark.harness.declared import Declaration
+
 
 class RandomSubspaceMethod:
     """Read, write and interchange in 9 random orthogonal blocks of the state."""
@@ -23,7 +25,7 @@ class RandomSubspaceMethod:
         self.seed = seed
 
     # ------------------------------------------------------------------ fit
-    def fit(self, model, data) -> RandomSubspaceMethod:
+    def fit(self, model, data) -> Declaration:
         """Draw the rotation (seeded, independent of the data), then the class means."""
         n = int(model.state_dim)
         gen = torch.Generator().manual_seed(self.seed)
@@ -35,7 +37,7 @@ class RandomSubspaceMethod:
         self.n_pos_, self.vocab_ = int(batch.tokens.shape[1]), int(model.vocab_size)
         self.block_ = n // self.n_pos_
         self.means_ = self._class_means(self._rotate(batch.states), batch.tokens, batch.lengths)
-        return self
+        return self.declaration()
 
     def _class_means(self, z: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(9, 30, block) mean of block p over states with token t at p.
@@ -53,43 +55,29 @@ class RandomSubspaceMethod:
             means[p] = torch.where(counts > 0, sums / counts.clamp(min=1), fallback)
         return means
 
+    # ---------------------------------------------------------- declaration
+    def declaration(self) -> Declaration:
+        """The blocks as forms, all in rotated coordinates z = R h (block p = columns p*k .. p*k+k).
+
+        Read ("linear"): the nearest class mean in block p. -|z_p - mu|^2 = 2 mu.z_p - |mu|^2 - |z_p|^2,
+        and the last term is the same for every token, so the linear form has the same argmax.
+        Write ("block-replace"): set block p to the token's mean. Interchange ("rotation-swap"):
+        each block's coordinates belong to its position; the n mod 9 left over keep the base."""
+        n = self.rotation_.shape[0]
+        mask = torch.zeros(self.n_pos_, n)
+        full = torch.zeros(self.n_pos_, self.vocab_, n)  # each position's means, in its own block's columns
+        owner = torch.full((n,), self.n_pos_, dtype=torch.int64)
+        for p in range(self.n_pos_):
+            cols = self._cols(p)
+            mask[p, cols], full[p, :, cols], owner[cols] = 1.0, self.means_[p], p
+        r = self.rotation_
+        return Declaration(read=("linear", {"weight": 2 * full @ r, "bias": -(self.means_ ** 2).sum(-1)}),
+                           write=("block-replace", {"rotation": r.clone(), "mask": mask, "codes": full}),
+                           interchange=("rotation-swap", {"rotation": r.clone(), "owner": owner}))
+
     # -------------------------------------------------------------- helpers
     def _cols(self, p: int) -> slice:
         return slice(p * self.block_, (p + 1) * self.block_)
 
     def _rotate(self, h: torch.Tensor) -> torch.Tensor:
         return h.float() @ self.rotation_.T
-
-    def _unrotate(self, z: torch.Tensor) -> torch.Tensor:
-        return z @ self.rotation_
-
-    def _block_of(self, z: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """(batch, block): each row's block at its own position."""
-        index = position[:, None] * self.block_ + torch.arange(self.block_)[None, :]
-        return z.gather(1, index)
-
-    # ------------------------------------------------------- read / write
-    def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
-        """Logits = minus the squared distance to each token's class mean in block p."""
-        zp = self._block_of(self._rotate(h), position)  # (batch, block)
-        centres = self.means_[position]  # (batch, 30, block)
-        return -((zp[:, None, :] - centres) ** 2).sum(-1)
-
-    def write(self, h: torch.Tensor, position: torch.Tensor, token: torch.Tensor, *,
-              current: torch.Tensor) -> torch.Tensor:
-        """Replace block p by the mean code of `token` at p.
-
-        `current` is used only to leave rows untouched where token == current: writing the
-        token already there must change nothing, and pasting the class mean would.
-        """
-        z = self._rotate(h)  # a new tensor: h itself is never modified
-        index = position[:, None] * self.block_ + torch.arange(self.block_)[None, :]
-        z.scatter_(1, index, self.means_[position, token])
-        return torch.where((token == current)[:, None], h.float(), self._unrotate(z))
-
-    def interchange(self, h_base: torch.Tensor, h_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Take block p from the source wherever mask[:, p] is True; keep the rest of the base."""
-        zb, zs = self._rotate(h_base), self._rotate(h_source)
-        coord_mask = torch.zeros_like(zb, dtype=torch.bool)
-        coord_mask[:, : self.n_pos_ * self.block_] = mask.repeat_interleave(self.block_, dim=1)
-        return self._unrotate(torch.where(coord_mask, zs, zb))

@@ -48,9 +48,14 @@ TRACK_METRIC = {"read": "sequence_accuracy", "write": "iia", "interchange": "iia
 TRACK_LABEL = {"read": "READ sequence accuracy", "write": "WRITE IIA", "interchange": "INTERCHANGE IIA"}
 VARIANT_ORDER = ("ar", "ni")
 LENGTHS = tuple(str(n) for n in range(2, 10))
-BOARDS = {"intervention": ("write", "interchange"), "read": ("read",)}  # board -> tracks a method must attempt
-BOARD_TITLE = {"intervention": "Intervention board", "read": "Read board"}
-BOARD_SCORE = {"intervention": "headline", "read": "READ sequence accuracy"}
+# board -> tracks a method must attempt. The hypothesis board ("intervention") ranks declared
+# methods (scored by harness code only, issue 28); the open board ranks methods whose code
+# runs at scoring, which a re-encoder can climb without a hypothesis.
+BOARDS = {"intervention": ("write", "interchange"), "open": ("write", "interchange"), "read": ("read",)}
+CAUSAL = ("intervention", "open")  # the boards ranked by the headline
+BOARD_TITLE = {"intervention": "Hypothesis board (declared interventions)", "open": "Open board (code at scoring)",
+               "read": "Read board"}
+BOARD_SCORE = {"intervention": "headline", "open": "headline", "read": "READ sequence accuracy"}
 README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 # Sequences of each length in the public test split (test-v1; tests/test_leaderboard.py checks it against
 # the split): the mix every WRITE and INTERCHANGE rate is standardised to (`standardised`).
@@ -99,22 +104,29 @@ class Row:
     by_position: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # track -> stratum -> p -> rate
     authors: list[str] = field(default_factory=list)  # the method's authors (method.toml), credited by `cite`
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (model, outcomes_sha256 or "failed"), every group
+    method_kind: str = "open"  # "declared": every successful record's fit returned forms (issue 28)
+    interchange_reads: bool | None = None  # INTERCHANGE calls the method's own read (None: not stated)
 
     @property
     def complete(self) -> bool:
         return self.core_models_total > 0 and self.core_models_scored == self.core_models_total
 
     @property
+    def causal_board(self) -> str | None:
+        """The headline board this row is on: "intervention" (declared) or "open"; None for read-only rows."""
+        return next((b for b in CAUSAL if b in self.boards), None)
+
+    @property
     def rank(self) -> int | None:
-        """Rank on the intervention board (None: not ranked there)."""
-        return self.standings.get("intervention", Standing(None)).rank
+        """Rank on the row's headline board (None: not ranked there)."""
+        return self.standings.get(self.causal_board or "", Standing(None)).rank
 
     @property
     def tied_with_leader(self) -> bool:
-        return self.standings.get("intervention", Standing(None)).tied_with_leader
+        return self.standings.get(self.causal_board or "", Standing(None)).tied_with_leader
 
     def score(self, board: str) -> Stat | None:
-        return self.headline if board == "intervention" else self.read_score
+        return self.headline if board in CAUSAL else self.read_score
 
 
 def load_records(results: Path) -> tuple[list[dict], list[str]]:
@@ -179,7 +191,8 @@ def _len9_value(rec: dict) -> float | None:
     return rec["by_length"].get("interchange", {}).get("9")
 
 
-BOARD_VALUE: dict[str, Callable[[dict], float]] = {"intervention": headline_value, "read": read_value}
+BOARD_VALUE: dict[str, Callable[[dict], float]] = {"intervention": headline_value, "open": headline_value,
+                                                   "read": read_value}
 
 
 def stratum(rec: dict) -> tuple:
@@ -213,10 +226,24 @@ def _tracks(recs: list[dict]) -> list[str]:
     return sorted({t for r in ok for t in r["tracks_attempted"]}, key=list(TRACK_METRIC).index)
 
 
+def method_kind(recs: list[dict]) -> str:
+    """"declared" when every successful record is (a record from before issue 28 counts as open)."""
+    ok = [r for r in recs if r["status"] == "ok"]
+    return "declared" if ok and all(r.get("method_kind") == "declared" for r in ok) else "open"
+
+
+def _interchange_reads(recs: list[dict]) -> bool | None:
+    stated = {r.get("interchange_reads") for r in recs if r["status"] == "ok"} - {None}
+    return True if True in stated else (False if stated else None)
+
+
 def _boards(tracks: list[str], recs: list[dict]) -> list[str]:
-    """Every method reads (PROTOCOL §3); one with no successful record stays on the read board."""
-    known = any(r["status"] == "ok" for r in recs)
-    return [b for b, need in BOARDS.items() if all(t in tracks for t in need) or (b == "read" and not known)]
+    """Every method reads (PROTOCOL §3); one with no successful record stays on the read board.
+    A method attempting WRITE and INTERCHANGE is on the hypothesis board when declared, else the open board."""
+    known, kind = any(r["status"] == "ok" for r in recs), method_kind(recs)
+    skip = "open" if kind == "declared" else "intervention"
+    return [b for b, need in BOARDS.items()
+            if b != skip and (all(t in tracks for t in need) or (b == "read" and not known))]
 
 
 def _by_variant_size(recs: list[dict], value: Callable[[dict], Any], reduce: Callable[[list], Any]) -> dict:
@@ -315,10 +342,11 @@ def make_row(recs: list[dict], pins: dict[str, Pin]) -> Row:
     cells = [r for r in recs if is_core_cell(r, core)]
     tracks = _tracks(recs)
     boards = _boards(tracks, recs)
+    causal = bool(set(boards) & set(CAUSAL))
     return Row(
         row_id=row_id(first["name"]), method=first["name"], hypothesis=first["hypothesis"],
         baseline=first["baseline"], url=first["url"], tracks_attempted=tracks, boards=boards,
-        headline=over_strata(cells, headline_value) if "intervention" in boards else None,
+        headline=over_strata(cells, headline_value) if causal else None,
         read_score=over_strata(cells, read_value) if "read" in boards else None,
         core_models_scored=len(cells), core_models_total=len(core),
         failed_cells=sorted(r["model"]["name"] for r in cells if r["status"] != "ok"),
@@ -328,12 +356,13 @@ def make_row(recs: list[dict], pins: dict[str, Pin]) -> Row:
         sequences_drawn=_mean_of(cells, lambda r: r["fit"]["sequences_drawn"]),
         budget=max(r["fit"]["budget"] for r in recs), others=_others(recs, pins, tracks),
         records=sorted((r["model"]["name"], r["record_sha256"]) for r in recs),
-        headline_by_variant={v: st for v in VARIANT_ORDER if "intervention" in boards and
+        headline_by_variant={v: st for v in VARIANT_ORDER if causal and
                              (st := over_strata([r for r in cells if r["model"]["variant"] == v], headline_value))},
         headline_cells=_by_variant_size(cells, lambda r: (r["model"]["name"], headline_value(r)), dict)
-        if "intervention" in boards else {},
+        if causal else {},
         authors=list(first.get("authors", [])), by_position=_by_position(cells),
-        outcomes=sorted((r["model"]["name"], r["outcomes_sha256"] or "failed") for r in recs))
+        outcomes=sorted((r["model"]["name"], r["outcomes_sha256"] or "failed") for r in recs),
+        method_kind=method_kind(recs), interchange_reads=_interchange_reads(recs))
 
 
 def _others(recs: list[dict], pins: dict[str, Pin], tracks: list[str]) -> dict[str, dict[str, dict[str, Stat | None]]]:
@@ -404,7 +433,7 @@ def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None) -
         scores = {m: {r["model"]["name"]: value(r) for r in recs if is_core_cell(r, core)}
                   for m, recs in by_method.items()}
         rank_board(rows, board, scores, strata)
-    order = board_rows(rows, "intervention")
+    order = board_rows(rows, "intervention") + board_rows(rows, "open")
     return order + [r for r in board_rows(rows, "read") if r not in order]
 
 
@@ -428,7 +457,8 @@ def winner_matrix(rows: list[Row]) -> dict[str, dict[str, Winner]]:
     The pooled headline averages strata where different hypotheses win; this matrix shows
     which method wins where (a tie when the paired interval over the stratum's three models
     contains 0)."""
-    members = [r for r in rows if r.complete and r.headline_cells and r.hypothesis != REFERENCE]
+    members = [r for r in rows if r.complete and r.headline_cells and r.hypothesis != REFERENCE
+               and "intervention" in r.boards]
     out: dict[str, dict[str, Winner]] = {}
     for variant in VARIANT_ORDER:
         for n in sorted({n for r in members for n in r.headline_cells.get(variant, {})}, key=int):
@@ -445,9 +475,9 @@ def winner_matrix(rows: list[Row]) -> dict[str, dict[str, Winner]]:
     return out
 
 
-def rank_text(row: Row, board: str = "intervention") -> str:
-    """'1', '=1' (paired-tied with the leader), '3', 'reference' or 'incomplete'."""
-    s = row.standings.get(board)
+def rank_text(row: Row, board: str | None = None) -> str:
+    """'1', '=1' (paired-tied with the leader), '3', 'reference' or 'incomplete' (default: the row's headline board)."""
+    s = row.standings.get(board or row.causal_board or "read")
     if row.hypothesis == REFERENCE:
         return "reference"
     if s is None or s.rank is None:

@@ -17,6 +17,7 @@ from benchmark.board.leaderboard import (
     BOARD_SCORE,
     BOARD_TITLE,
     BOARDS,
+    CAUSAL,
     LENGTHS,
     POSITION_TRACKS,
     POSITIONS,
@@ -37,6 +38,10 @@ from benchmark.board.leaderboard import (
 from benchmark.task import BENCHMARK_VERSION
 
 MISSING = "–"
+READS_MARK = "†"  # INTERCHANGE built from the method's own read (read both states, rewrite)
+READS_MARK_NOTE = (f"`{READS_MARK}`: the row's INTERCHANGE reads both states with its own read and rewrites, "
+                   "a different operation from a native swap (the INTERCHANGE table below also shows the "
+                   "native swaps alone).")
 UNRANKED = 10**9  # sort key of an incomplete row's rank: after every ranked row
 
 
@@ -66,11 +71,14 @@ HOW_TO_READ = [
     "best headline on that stratum's three models and its paired 95 % interval against the runner-up (`tie` when "
     "the interval contains 0). Read it before the pooled ranking: different hypotheses win on different strata "
     "(the onion on `ar` models, linear codes on `ni` models at larger N), and a pooled mean averages that away.",
-    "**Two boards.** The *intervention board* ranks the methods that attempt WRITE and INTERCHANGE by the "
-    "headline: the mean of WRITE IIA and INTERCHANGE IIA over the GRU core tier (N = 48..256, both decoders, "
-    "three seeds), each (N, variant) stratum weighing equally, with the `ar` and `ni` sub-headlines beside it. "
-    "READ is not in the headline: decoding a token is not intervening on it. The *read board* ranks every "
-    "method by READ sequence accuracy; read-only probes appear there only.",
+    "**Three boards.** The *hypothesis board* ranks the *declared* methods that attempt WRITE and INTERCHANGE "
+    "by the headline: the mean of WRITE IIA and INTERCHANGE IIA over the GRU core tier (N = 48..256, both "
+    "decoders, three seeds), each (N, variant) stratum weighing equally, with the `ar` and `ni` sub-headlines "
+    "beside it. A declared method's fit returns reviewed intervention forms (benchmark/harness/forms.py) and "
+    "scoring runs harness code only, so a copy of the model cannot pass for a hypothesis. The *open board* "
+    "ranks methods whose own code runs at scoring by the same headline; a re-encoder with no hypothesis "
+    "(`reencode-distil`) climbs it, so the two are never compared. READ is not in the headline: decoding a "
+    "token is not intervening on it. The *read board* ranks every method by READ sequence accuracy.",
     "**Length-standardised.** WRITE and INTERCHANGE are scored only on cases the model repeats correctly, and "
     "small models repeat short sequences more often; every WRITE and INTERCHANGE rate shown is the per-length "
     "rate weighted by the test split's length mix (a length with no kept case is left out and the rest "
@@ -146,22 +154,26 @@ def _number(value: float | None, fmt: str) -> Cell:
     return Cell(MISSING, "") if value is None else Cell(format(value, fmt), value)
 
 
+def _marked(row: Row) -> str:
+    return row.method + (READS_MARK if row.interchange_reads else "")
+
+
 def _board_cells(row: Row, board: str) -> list[Cell]:
-    cells = [_rank_cell(row, board), Cell(row.row_id), Cell(row.method), Cell(row.hypothesis),
+    cells = [_rank_cell(row, board), Cell(row.row_id), Cell(_marked(row)), Cell(row.hypothesis),
              Cell("yes" if row.baseline else "no"), _stat_cell(row.score(board), interval=True),
              _vs_leader_cell(row, board), Cell(f"{row.core_models_scored}/{row.core_models_total}",
                                                 row.core_models_scored),
              Cell(str(len(row.failed_cells)), len(row.failed_cells)), _size_cell(row)]
-    if board == "intervention":
+    if board in CAUSAL:
         cells[6:6] = [_stat_cell(row.headline_by_variant.get(v), interval=True) for v in VARIANT_ORDER]
         cells.append(_stat_cell(row.interchange_len9))
     return cells + [_number(row.fit_seconds, ".1f"), _number(row.sequences_drawn, ",.0f")]
 
 
 def board_headers(board: str) -> list[str]:
-    score = "headline (95% CI)" if board == "intervention" else "READ seq. acc. (95% CI)"
-    extra = ["INTERCHANGE L=9"] if board == "intervention" else []
-    subs = [f"{v} only" for v in VARIANT_ORDER] if board == "intervention" else []
+    score = "headline (95% CI)" if board in CAUSAL else "READ seq. acc. (95% CI)"
+    extra = ["INTERCHANGE L=9"] if board in CAUSAL else []
+    subs = [f"{v} only" for v in VARIANT_ORDER] if board in CAUSAL else []
     return ["rank", "row id", "method", "hypothesis", "baseline", score, *subs, "vs leader (paired 95% CI)",
             "core models", "failed", "method size"] + extra + ["fit s / model", "sequences drawn / model"]
 
@@ -174,9 +186,13 @@ def board_table(rows: list[Row], board: str, refs: References) -> Table:
         width = len(board_headers(board))
         foot = [[Cell("")] * 2 + [Cell("model accuracy"), Cell("reference")] + [Cell("")]
                 + [Cell(f"{refs.model_accuracy_mean:.3f}")] + [Cell("")] * (width - 6)]
-    note = {"intervention": "Methods that attempt WRITE and INTERCHANGE, ranked by the headline (mean of "
-                            "length-standardised WRITE and INTERCHANGE IIA); `ar only` and `ni only` are the "
-                            "sub-headlines over one decoder variant.",
+    note = {"intervention": "Declared methods (their fit returns reviewed intervention forms; scoring runs "
+                            "harness code only) that attempt WRITE and INTERCHANGE, ranked by the headline (mean "
+                            "of length-standardised WRITE and INTERCHANGE IIA); `ar only` and `ni only` are the "
+                            "sub-headlines over one decoder variant. " + READS_MARK_NOTE,
+            "open": "Open methods (their own code runs at scoring, so a re-encoder needs no hypothesis to climb "
+                    "here), ranked by the same headline; never compared with the hypothesis board. "
+                    "`reencode-distil` (hypothesis `none`) shows what needs no hypothesis. " + READS_MARK_NOTE,
             "read": "Every method, ranked by READ sequence accuracy. Model accuracy (the models' own exact match) "
                     "is not a ceiling: a probe can exceed it."}[board]
     return Table(f"board-{board}", f"{BOARD_TITLE[board]} ({BOARD_SCORE[board]})", board_headers(board),
@@ -203,9 +219,22 @@ def track_table(rows: list[Row], track: str, refs: References) -> Table:
         foot = [_reference_row("model accuracy (not a ceiling)", refs.model_accuracy, cols)]
     else:
         foot = [_reference_row("identity floor", refs.identity.get(track, {}), cols)]
-    body = [[Cell(r.method)] + [_track_cell(r, track, v, n) for v, n in cols] for r in rows]
+    body = [[Cell(_marked(r) if track == "interchange" else r.method)] + [_track_cell(r, track, v, n) for v, n in cols]
+            for r in rows]
     return Table(f"track-{track}", f"{TRACK_LABEL[track]} (mean ± std over seeds)",
-                 ["method"] + [f"N={n} {v}" for v, n in cols], body, [r.row_id for r in rows], foot)
+                 ["method"] + [f"N={n} {v}" for v, n in cols], body, [r.row_id for r in rows], foot,
+                 READS_MARK_NOTE if track == "interchange" else "")
+
+
+def native_interchange_table(rows: list[Row], refs: References) -> Table:
+    """INTERCHANGE for the rows whose interchange swaps without reading (issue 29 item 5): the
+    comparison of native interventions, apart from read-and-rewrite ones."""
+    native = [r for r in rows if "interchange" in r.tracks_attempted and r.interchange_reads is False]
+    table = track_table(native, "interchange", refs)
+    return Table("track-interchange-native", "INTERCHANGE IIA, native swaps only (mean ± std over seeds)",
+                 table.headers, table.body, table.row_ids, table.foot,
+                 "Rows whose interchange does not call their own read (a declared swap form, or an open method "
+                 "that says so in method.toml).")
 
 
 def size_table(rows: list[Row]) -> Table:
@@ -353,7 +382,8 @@ def _check_id(c: Check) -> str:
 def all_tables(rows: list[Row], refs: References, cal: Calibration | None = None) -> dict[str, list[Table]]:
     """Every table by section, in page order."""
     return {"boards": [winner_table(rows)] + [board_table(rows, b, refs) for b in BOARDS],
-            "tracks": [track_table(rows, t, refs) for t in TRACK_METRIC] + [size_table(rows)],
+            "tracks": [track_table(rows, t, refs) for t in TRACK_METRIC] + [native_interchange_table(rows, refs)]
+            + [size_table(rows)],
             "lengths": [length_table(rows, t, refs) for t in TRACK_METRIC]
             + [t for track in POSITION_TRACKS if (t := position_table(rows, track)) is not None],
             "calibration": calibration_tables(cal) if cal is not None else [],

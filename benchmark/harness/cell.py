@@ -23,6 +23,7 @@ import torch
 
 from benchmark.data import Sequences, heldout_keys, load_split, split_hash
 from benchmark.errors import OnionbenchError
+from benchmark.harness import declared
 from benchmark.harness.context import (
     ModelContext,
     identity_by_length,
@@ -113,6 +114,7 @@ def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluat
     record["method_kind"] = fit.kind
     if fit.declaration is not None:
         record["fit"]["declaration"] = fit.declaration
+    record["interchange_reads"] = interchange_reads(spec, fit.declaration)
     if fit.sandbox is not None:
         record["environment"]["sandbox"] = fit.sandbox
     answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
@@ -190,6 +192,17 @@ def _run_in_process(job: FitJob, model: torch.nn.Module, public: dict[str, Tenso
     answers = answer_queries(method, public, seed=seed)
     return answers, FitInfo(fitted.seconds, fitted.sequences_drawn, fitted.method_parameters,
                             kind=fitted.kind, declaration=fitted.declaration)
+
+
+def interchange_reads(spec: MethodSpec, declaration: dict | None) -> bool | None:
+    """Does the method's INTERCHANGE call its own read (issue 29 item 5)? A declaration's
+    interchange form says so; an open method states it in method.toml (None: not stated,
+    or no interchange). Reading both states and rewriting is a different operation from
+    swapping a subspace without reading, so the board marks such rows."""
+    if declaration is not None:
+        form = declaration["forms"].get("interchange")
+        return None if form is None else form in declared.READ_WRITE
+    return spec.interchange_reads
 
 
 def one_line(err: BaseException) -> str:

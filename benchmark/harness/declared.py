@@ -29,6 +29,7 @@ from benchmark.task import MAX_LEN, VOCAB_SIZE
 
 MAGIC = b"ONIONBENCH-DECLARED-1\n"
 OPERATIONS = ("read", "write", "interchange")
+READ_WRITE = ("read-write", "read-write-stepwise")  # interchanges built from the method's own read and write
 
 
 class DeclarationError(ValueError):
@@ -71,8 +72,8 @@ def check(decl: object, state_dim: int) -> Declaration:
             form.check(tensors, dims)
         except ValueError as err:
             raise DeclarationError(str(err)) from None
-    if "interchange" in ops and ops["interchange"][0] == "read-write" and "write" not in ops:
-        raise DeclarationError("interchange form 'read-write' needs a write form")
+    if "interchange" in ops and ops["interchange"][0] in READ_WRITE and "write" not in ops:
+        raise DeclarationError(f"interchange form {ops['interchange'][0]!r} needs a write form")
     return decl
 
 
@@ -141,22 +142,25 @@ class DeclaredMethod:
 
     def interchange(self, h_base: torch.Tensor, h_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         name, _ = self.decl.operations()["interchange"]
-        if name != "read-write":
-            return self._run("interchange", h_base.float(), h_source.float(), mask)
-        return self._read_write(h_base.float(), h_source.float(), mask)
+        h_base, h_source = h_base.float(), h_source.float()
+        if name == "read-write":
+            return self._read_once(h_base, h_source, mask)
+        if name == "read-write-stepwise":
+            return self._read_stepwise(h_base, h_source, mask)
+        return self._run("interchange", h_base, h_source, mask)
 
     def _tokens(self, h: torch.Tensor) -> torch.Tensor:
+        """(batch, P) the read form's argmax at every position (the peel reads them in one pass)."""
         name, tensors = self.decl.operations()["read"]
         with torch.no_grad():
-            if name == "onion-peel":  # the peel reads every position in one pass
+            if name == "onion-peel":
                 return onion_peel_read_all(tensors, h, MAX_LEN - 1).argmax(-1)
             return torch.stack([self.read(h, torch.full((h.shape[0],), p)).argmax(-1) for p in range(MAX_LEN)], 1)
 
-    def _read_write(self, h_base: torch.Tensor, h_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Read both states, then write the source's token at every masked position where they differ.
-
-        The writes are applied to the base one after another; for additive forms (onion,
-        additive table) the order does not matter."""
+    def _read_once(self, h_base: torch.Tensor, h_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Read both states once, then write the source's token at every masked position where
+        they differ, with the base's token as `current`. For additive writes (onion, additive
+        table) the order of the writes does not matter."""
         base, source = self._tokens(h_base), self._tokens(h_source)
         out = h_base
         for p in range(mask.shape[1]):
@@ -166,3 +170,26 @@ class DeclaredMethod:
                 out = out.clone()
                 out[rows] = self.write(out[rows], pos, source[rows, p], current=base[rows, p])
         return out
+
+    def _read_stepwise(self, h_base: torch.Tensor, h_source: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The harness's `default_interchange` (an open method without `interchange` gets it):
+        position by position, read the source's token and the *current* token of the state
+        edited so far, and write. The source never changes, so it is read once up front
+        (rows are read independently: the same argmax as reading each subset)."""
+        source = self._tokens(h_source)
+        out = h_base
+        for p in range(mask.shape[1]):
+            rows = torch.nonzero(mask[:, p]).flatten()
+            if rows.numel() == 0:
+                continue
+            pos = torch.full((rows.numel(),), p, dtype=torch.int64)
+            current = self.read(out[rows], pos).argmax(-1)
+            out = out.clone()
+            out[rows] = self.write(out[rows], pos, source[rows, p], current=current)
+        return out
+
+
+def as_method(fitted: object, state_dim: int) -> object:
+    """What a fit returned, ready to score in this process: a checked `DeclaredMethod` for a
+    declaration, the object itself otherwise (research scripts such as long_schedule)."""
+    return DeclaredMethod(check(fitted, state_dim)) if isinstance(fitted, Declaration) else fitted

@@ -82,6 +82,12 @@ def onion_peel_read_all(t: dict[str, T], h: T, last: int) -> T:
     return torch.stack(out, dim=1)
 
 
+def mlp_read(t: dict[str, T], h: T, position: T) -> T:
+    """One hidden layer reads every position at once: W2[p] relu(W1 h + b1) + b2[p] (the paper's MLP decoder)."""
+    hidden = torch.relu(h @ t["w1"].T + t["b1"])
+    return torch.einsum("bvh,bh->bv", t["w2"][position], hidden) + t["b2"][position]
+
+
 def onion_peel_read(t: dict[str, T], h: T, position: T) -> T:
     logits = onion_peel_read_all(t, h, int(position.max()) if position.numel() else 0)
     return logits[torch.arange(h.shape[0]), position]
@@ -99,9 +105,14 @@ def onion_write(t: dict[str, T], h: T, position: T, token: T, current: T) -> T:
 
 
 def block_replace_write(t: dict[str, T], h: T, position: T, token: T, current: T) -> T:
-    """h with position p's block (mask M[p]) set to the token's code C[p, t]."""
-    m = t["mask"][position]
-    return h * (1 - m) + t["codes"][position, token] * m
+    """Rotate (z = R h), set position p's block (mask M[p]) to the token's code C[p, t], rotate back.
+
+    A row whose token is already `current` is returned unchanged: writing the token that is
+    there must change nothing, and pasting the class mean would (random-subspace's rule)."""
+    r, m = t["rotation"], t["mask"][position]
+    z = h @ r.T
+    edited = (z * (1 - m) + t["codes"][position, token] * m) @ r
+    return torch.where((token == current)[:, None], h, edited)
 
 
 # -------------------------------------------------------------- interchanges
@@ -127,15 +138,20 @@ FORMS: dict[str, Form] = {f.name: f for f in (
     Form("onion-peel", "read", {"codes": ("V", "N"), "scales": ("P", "N"), "ln_weight": ("N",), "ln_bias": ("N",),
                                 "w1": ("H", "N"), "b1": ("H",), "pos": ("P", "H"), "w2": ("V", "H"), "b2": ("V",)},
          onion_peel_read, "the onion probe: classify, peel the predicted layer, repeat"),
+    Form("mlp", "read", {"w1": ("H", "N"), "b1": ("H",), "w2": ("P", "V", "H"), "b2": ("P", "V")}, mlp_read,
+         "one ReLU layer of width H <= max(N, 256), read out per position"),
     Form("additive-table", "write", {"table": ("P", "V", "N")}, additive_table_write,
          "h + V[p, t] - V[p, current]"),
     Form("onion", "write", {"codes": ("V", "N"), "scales": ("P", "N")}, onion_write,
          "h + S[p] * (C[t] - C[current])"),
-    Form("block-replace", "write", {"mask": ("P", "N"), "codes": ("P", "V", "N")}, block_replace_write,
-         "set position p's block to the token's code"),
+    Form("block-replace", "write", {"rotation": ("N", "N"), "mask": ("P", "N"), "codes": ("P", "V", "N")},
+         block_replace_write, "in rotated coordinates, set position p's block to the token's code"),
     Form("rotation-swap", "interchange", {"rotation": ("N", "N"), "owner": ("N",)}, rotation_swap,
          "DAS: rotated coordinates owned by positions, swapped where masked"),
     Form("block-swap", "interchange", {"mask": ("P", "N")}, block_swap, "swap each masked position's block"),
     Form("read-write", "interchange", {}, lambda t, h_base, h_source, mask: h_base,
-         "read both states with the read form, write the source's tokens at masked positions"),
+         "read both states once with the read form, write the source's tokens where masked and different"),
+    Form("read-write-stepwise", "interchange", {}, lambda t, h_base, h_source, mask: h_base,
+         "position by position: read the source's token and the current one of the state edited so far, "
+         "write it (the harness's default_interchange for open methods)"),
 )}

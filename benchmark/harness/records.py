@@ -22,7 +22,9 @@ SCHEMA_PATH = Path(__file__).parent / "record.schema.json"
 RECORD_VERSION = 1
 # Bump when a change to the harness changes any metric. 2: consistency vs own read.
 # 3: two-process cells (the model is for fit only), shuffled queries, `method_parameters`.
-SCORING_VERSION = "3"
+# 4: sealed cells (bubblewrap), declared methods, CONSISTENCY against the model's decode,
+#    WRITE cause/isolate under teacher forcing.
+SCORING_VERSION = "4"
 
 
 def canonical(obj: object) -> bytes:

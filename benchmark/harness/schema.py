@@ -39,7 +39,7 @@ def _metrics() -> dict:
             "properties": {name: schema_fragment(track) for name, track in TRACKS.items()}}
 
 
-OPTIONAL = ("method_kind", "by_position", "error_detail")  # fields newer than some committed records
+OPTIONAL = ("method_kind", "by_position", "error_detail", "interchange_reads")  # fields newer than some committed records
 
 
 def build_schema() -> dict:
@@ -79,6 +79,10 @@ def build_schema() -> dict:
         "method_kind": {"enum": ["declared", "open"],
                         "description": "declared: fit returned intervention forms, scored by harness code only; "
                                        "open: the method's code runs at scoring (absent in records before issue 28)"},
+        "interchange_reads": {"type": ["boolean", "null"],
+                              "description": "INTERCHANGE calls the method's own read (read both states, rewrite); "
+                                             "false: a native swap; null: no interchange, or an open method that "
+                                             "does not say (method.toml interchange_reads)"},
         "method_parameters": {"type": "integer", "minimum": 0,
                               "description": "learned scalars in the fitted method's state"},
         "tracks_attempted": {"type": "array", "items": {"enum": list(DECLARABLE)}},

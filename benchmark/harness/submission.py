@@ -8,6 +8,7 @@
     url = "https://..."
     hypothesis = "onion"              # linear | onion | other | floor
     entry = "method.py:OnionMethod"   # file:Class inside the folder
+    interchange_reads = true          # optional, open methods: does `interchange` call `read`?
     [params]                          # default keyword arguments of the class
     steps = 1500
     [check_params]                    # optional: overrides used by `onionbench check`
@@ -31,9 +32,10 @@ from pathlib import Path
 
 from benchmark.errors import OnionbenchError
 
-HYPOTHESES = ("linear", "onion", "other", "floor", "reference")  # reference: a ceiling shown, never ranked
+HYPOTHESES = ("linear", "onion", "other", "floor", "reference", "none")  # reference: a ceiling shown, never ranked; none: no hypothesis (open board only)
 REQUIRED = ("name", "description", "authors", "url", "hypothesis", "entry")
 OPTIONAL = ("params", "check_params")  # tables of keyword arguments
+FLAGS = ("interchange_reads",)  # optional statements (bool)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 METHOD_ROOTS = ("baselines", "submissions")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -56,6 +58,10 @@ class MethodSpec:
     entry: str
     params: dict = field(default_factory=dict)
     check_params: dict = field(default_factory=dict)  # overrides for `onionbench check` (keep it seconds)
+    # An open method's statement: does its `interchange` call its own `read`? (None: not stated.)
+    # A declared method's forms say it; a method without `interchange` gets the harness's
+    # read-then-write default, so it reads.
+    interchange_reads: bool | None = None
 
     @property
     def is_baseline(self) -> bool:
@@ -120,10 +126,11 @@ def load_spec(folder: Path | str) -> MethodSpec:
     except tomllib.TOMLDecodeError as err:
         raise SubmissionError(f"{toml_path}: invalid TOML: {err}") from err
     for key in meta:  # a typo such as [parms] would otherwise drop every parameter silently
-        if key not in (*REQUIRED, *OPTIONAL):
-            close = difflib.get_close_matches(key, [*REQUIRED, *OPTIONAL], n=1, cutoff=0.5)
+        if key not in (*REQUIRED, *OPTIONAL, *FLAGS):
+            close = difflib.get_close_matches(key, [*REQUIRED, *OPTIONAL, *FLAGS], n=1, cutoff=0.5)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SubmissionError(f"{toml_path}: unknown key {key!r}{hint} (keys: {', '.join(REQUIRED + OPTIONAL)})")
+            raise SubmissionError(f"{toml_path}: unknown key {key!r}{hint} "
+                                  f"(keys: {', '.join(REQUIRED + OPTIONAL + FLAGS)})")
     missing = [k for k in REQUIRED if k not in meta]
     if missing:
         raise SubmissionError(f"{toml_path}: missing key(s) {', '.join(missing)}; required: {', '.join(REQUIRED)}")
@@ -131,7 +138,8 @@ def load_spec(folder: Path | str) -> MethodSpec:
     return MethodSpec(name=meta["name"], folder=folder, description=meta["description"],
                       authors=tuple(meta["authors"]), url=meta["url"], hypothesis=meta["hypothesis"],
                       entry=meta["entry"], params=dict(meta.get("params", {})),
-                      check_params=dict(meta.get("check_params", {})))
+                      check_params=dict(meta.get("check_params", {})),
+                      interchange_reads=meta.get("interchange_reads"))
 
 
 def _validate(meta: dict, toml_path: Path, folder: Path) -> None:
@@ -149,6 +157,8 @@ def _validate(meta: dict, toml_path: Path, folder: Path) -> None:
     for table in OPTIONAL:
         if not isinstance(meta.get(table, {}), dict):
             raise SubmissionError(f"{toml_path}: [{table}] must be a table of keyword arguments")
+    if not isinstance(meta.get("interchange_reads", False), bool):
+        raise SubmissionError(f"{toml_path}: interchange_reads must be true or false (does your interchange call read?)")
     unknown = sorted(set(meta.get("check_params", {})) - set(meta.get("params", {})))
     if unknown:
         raise SubmissionError(f"{toml_path}: [check_params] sets {', '.join(unknown)}, which [params] does not "

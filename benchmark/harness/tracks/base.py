@@ -214,3 +214,15 @@ def decode(model: torch.nn.Module, states: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         parts = [model.generate(states[s]) for s in chunks(states.shape[0])]  # type: ignore[operator]
     return torch.cat(parts) if parts else torch.zeros(0, MAX_LEN, dtype=torch.int64)
+
+
+def decode_forced(model: torch.nn.Module, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Each position's prediction with the decoder fed the `targets` prefix (teacher forcing).
+
+    Why: under greedy decoding an `ar` model's error at one position changes the input of
+    every later one, so a per-position count (cause, isolate) would also count errors that
+    only propagated. Fed the expected prefix, each position is judged on its own. A whole
+    sequence is right under one exactly when it is right under the other, so IIA is the same."""
+    with torch.no_grad():
+        parts = [model.decode(states[s], targets[s]).argmax(-1) for s in chunks(states.shape[0])]  # type: ignore[operator]
+    return torch.cat(parts) if parts else torch.zeros(0, MAX_LEN, dtype=torch.int64)

@@ -1,8 +1,10 @@
 """WRITE: put token t at position p of a state; the model must then decode the edited sequence.
 
 Scored only on cases the model itself repeats correctly (base and edited sequence), as MIB
-does; the kept fraction is reported. IIA = cause (position p decodes to t) and isolate
-(every other position < L unchanged).
+does; the kept fraction is reported. IIA: the greedy decode of the written state is the
+expected sequence. cause (position p decodes to t) and isolate (every other position < L
+unchanged) are judged with the decoder fed the expected prefix (`decode_forced`), so an
+`ar` model's propagated errors are not counted at every later position.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from benchmark.harness.tracks.base import (
     call_write,
     check_states,
     decode,
+    decode_forced,
     map_chunks,
     mean,
 )
@@ -63,13 +66,14 @@ class WriteTrack:
     def score(self, ctx: ModelContextLike, q: TrackQueries, answers: Tensors,
               others: dict[str, Tensors]) -> TrackScore:
         position, lengths, expected = q.public["position"], q.public["lengths"], q.private["expected"]
-        hit = decode(ctx.model, answers["written"]) == expected
+        valid = torch.arange(MAX_LEN)[None, :] < lengths[:, None]
+        success = ((decode(ctx.model, answers["written"]) == expected) | ~valid).all(1)
+        forced = decode_forced(ctx.model, answers["written"], expected) == expected
         rows = torch.arange(position.numel())
-        cause = hit[rows, position]
-        others_mask = torch.arange(MAX_LEN)[None, :] < lengths[:, None]
+        cause = forced[rows, position]
+        others_mask = valid.clone()
         others_mask[rows, position] = False
-        isolate = (hit | ~others_mask).all(1)
-        success = cause & isolate
+        isolate = (forced | ~others_mask).all(1)
         return TrackScore({"iia": mean(success), "cause": mean(cause), "isolate": mean(isolate),
                            "kept_fraction": mean(ctx.write_keep)}, by_length(success, lengths),
                           {"write": success.numpy()}, by_position(success, position))
