@@ -171,9 +171,9 @@ OPEN_BASELINES = ("gru-probe", "gru-probe-ni", "reencode-distil")
 def test_each_baseline_is_declared_unless_it_needs_a_recurrence(name):
     """Fit with the quick check parameters on the check model: a declaration the harness accepts,
     or (the recurrent readers and the re-encoder, which no form expresses) the method itself."""
+    from benchmark.data import heldout_keys
     from benchmark.harness.interface import FitData, FrozenModel, seed_everything
     from benchmark.harness.submission import resolve
-    from benchmark.data import heldout_keys
 
     spec = resolve(name)
     model, _ = load_reference(str(CHECK_AR))

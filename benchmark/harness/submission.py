@@ -32,7 +32,8 @@ from pathlib import Path
 
 from benchmark.errors import OnionbenchError
 
-HYPOTHESES = ("linear", "onion", "other", "floor", "reference", "none")  # reference: a ceiling shown, never ranked; none: no hypothesis (open board only)
+# reference: a ceiling shown, never ranked; none: no hypothesis (the open board only)
+HYPOTHESES = ("linear", "onion", "other", "floor", "reference", "none")
 REQUIRED = ("name", "description", "authors", "url", "hypothesis", "entry")
 OPTIONAL = ("params", "check_params")  # tables of keyword arguments
 FLAGS = ("interchange_reads",)  # optional statements (bool)
