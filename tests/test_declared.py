@@ -239,3 +239,28 @@ def test_a_sequence_is_right_under_teacher_forcing_exactly_when_it_is_right_gree
     assert torch.equal(greedy.all(1), forced.all(1))
     assert 0 < int(greedy.all(1).sum()) < 400  # both outcomes occur
     assert int((greedy != forced).sum()) > 0  # and per position they do differ: propagated errors
+
+
+# ---- fitted methods as artifacts (issue 28 item 6) ------------------------------------------
+
+@pytest.mark.slow
+def test_an_exported_artifact_scores_the_same_metrics_without_fitting(tmp_path):
+    """export = a sealed cell that keeps the bytes it scored; score --fitted reproduces the cell
+    exactly (same outcomes) with harness code only; a tampered artifact is refused."""
+    from benchmark.harness import artifacts
+
+    model, provenance = load_reference(str(CHECK_AR))
+    blobs: list[bytes] = []
+    rec = run_cell(load_spec(EXAMPLE), model, provenance, limits=LIMITS, fitted_out=blobs)
+    assert rec["status"] == "ok" and len(blobs) == 1
+    folder = artifacts.write(tmp_path / "declared-means" / "check", rec, blobs[0])
+    again = artifacts.score(artifacts.read(folder), model, provenance)
+    validate(again)
+    assert again["metrics"] == rec["metrics"] and again["outcomes_sha256"] == rec["outcomes_sha256"]
+    assert again["method_kind"] == "declared" and again["fit"]["declaration"] == rec["fit"]["declaration"]
+    assert provenance["sha256"] in (folder / "README.md").read_text()  # the model card names the weights
+    data = bytearray((folder / artifacts.TENSORS).read_bytes())
+    data[-1] ^= 1
+    (folder / artifacts.TENSORS).write_bytes(bytes(data))
+    with pytest.raises(artifacts.ArtifactError, match="do not match"):
+        artifacts.read(folder)

@@ -199,6 +199,24 @@ def test_mutation_without_the_kind_split_the_copy_tops_the_hypothesis_board(monk
     assert [r.method for r in board_rows(rows, "intervention")][0] == "copier"
 
 
+def _sized(records: list[dict], ratio: float) -> list[dict]:
+    return [_reseal(r, fit={**r["fit"], "declaration": {"forms": {}, "parameters": 1, "bytes": int(1000 * ratio)},
+                            "description_length": {"bytes": 1, "model_bytes": 1000, "ratio": 0.001}})
+            for r in records]
+
+
+def test_the_pareto_view_names_rows_no_smaller_row_beats():
+    """small-good dominates big-worse; big-best is better than both, so it is on the front too."""
+    rows = {r.method: r for r in build_rows(_sized(_core("small-good", 0.9, 0.7, 0.6), 0.1)
+                                            + _sized(_core("big-worse", 0.9, 0.5, 0.4), 0.5)
+                                            + _sized(_core("big-best", 0.9, 0.9, 0.9), 2.0), REGISTRY)}
+    assert rows["small-good"].pareto and rows["big-best"].pareto and not rows["big-worse"].pareto
+    assert rows["big-worse"].relative_size_overall == pytest.approx(0.5)
+    md = build(_sized(_core("small-good", 0.9, 0.7, 0.6), 0.1) + _sized(_core("big-worse", 0.9, 0.5, 0.4), 0.5),
+               REGISTRY)["LEADERBOARD.md"]
+    assert "Pareto-optimal rows: hypothesis board: small-good;" in md
+
+
 def test_interchange_by_read_is_marked_and_the_native_swaps_have_their_own_table():
     onion = _kind(_core("onion", 0.9, 0.8, 0.7), interchange_reads=True)
     das = _kind(_core("das", 0.5, 0.4, 0.3), interchange_reads=False)
@@ -450,8 +468,9 @@ def test_page_per_track_tables_with_plots_and_reference_rows(page):
     for track in ("read", "write", "interchange"):
         assert len(_ids(page, f"track-{track}")) == 4
     assert "identity floor" in page.find_element("css selector", "#track-interchange tfoot").text
-    plots = page.find_elements("css selector", "figure.plot svg")
+    plots = page.find_elements("css selector", "figure.plot[data-track] svg")
     assert len(plots) == 3 and all(p.size["width"] > 300 for p in plots)
+    assert len(page.find_elements("css selector", "figure.plot[data-pareto] svg")) == 3  # headline, WRITE, INTERCHANGE
 
 
 def test_page_per_track_table_sorts_without_moving_the_reference_row(page):

@@ -106,6 +106,11 @@ class Row:
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (model, outcomes_sha256 or "failed"), every group
     method_kind: str = "open"  # "declared": every successful record's fit returned forms (issue 28)
     interchange_reads: bool | None = None  # INTERCHANGE calls the method's own read (None: not stated)
+    # size relative to the model's weights: declared bytes (exact), or the lzma description length of
+    # what an open method's scoring receives; variant -> str(N) -> mean over seeds, and over strata
+    relative_size: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    relative_size_overall: float | None = None
+    pareto: bool = False  # on its headline board's Pareto front (no row both smaller and better)
 
     @property
     def complete(self) -> bool:
@@ -267,6 +272,25 @@ def _mean_size(values: list[int | None]) -> int | None:
     return round(sum(known) / len(known)) if known else None
 
 
+def relative_size(rec: dict) -> float | None:
+    """The method's size as a fraction of the model's weight bytes (None: not recorded).
+
+    Declared: the declaration's exact bytes. Open: lzma bytes of what scoring receives
+    (fitted bytes plus method folder), measured by the supervisor: an upper bound on what
+    the method needs, since code compresses worse than it could."""
+    fit, model_bytes = rec["fit"], (rec["fit"].get("description_length") or {}).get("model_bytes")
+    if not model_bytes:
+        return None
+    if rec.get("method_kind") == "declared" and fit.get("declaration"):
+        return fit["declaration"]["bytes"] / model_bytes
+    return fit["description_length"]["bytes"] / model_bytes
+
+
+def _mean_known_size(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) / len(known) if known else None
+
+
 def _method_size(rec: dict) -> int | None:
     # new field (PROTOCOL §3 "method size"); older records lack it
     return rec.get("method_parameters")
@@ -362,7 +386,9 @@ def make_row(recs: list[dict], pins: dict[str, Pin]) -> Row:
         if causal else {},
         authors=list(first.get("authors", [])), by_position=_by_position(cells),
         outcomes=sorted((r["model"]["name"], r["outcomes_sha256"] or "failed") for r in recs),
-        method_kind=method_kind(recs), interchange_reads=_interchange_reads(recs))
+        method_kind=method_kind(recs), interchange_reads=_interchange_reads(recs),
+        relative_size=(sizes := _by_variant_size(cells, relative_size, _mean_known_size)),
+        relative_size_overall=_mean_known_size([v for by_n in sizes.values() for v in by_n.values()]))
 
 
 def _others(recs: list[dict], pins: dict[str, Pin], tracks: list[str]) -> dict[str, dict[str, dict[str, Stat | None]]]:
@@ -433,8 +459,21 @@ def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None) -
         scores = {m: {r["model"]["name"]: value(r) for r in recs if is_core_cell(r, core)}
                   for m, recs in by_method.items()}
         rank_board(rows, board, scores, strata)
+    for board in CAUSAL:
+        mark_pareto([r for r in rows if board in r.boards])
     order = board_rows(rows, "intervention") + board_rows(rows, "open")
     return order + [r for r in board_rows(rows, "read") if r not in order]
+
+
+def mark_pareto(rows: list[Row]) -> None:
+    """Set `pareto` on the complete, non-reference rows that no other such row dominates
+    (at most its size and at least its headline, one strictly): the smallest hypothesis for
+    each level of success (Voita & Titov 2020; Pimentel et al. 2020 put a probe's result beside
+    its complexity)."""
+    pts = [(r, r.relative_size_overall, r.headline.mean) for r in rows if r.complete and r.hypothesis != REFERENCE
+           and r.headline is not None and r.relative_size_overall is not None]
+    for r, size, score in pts:
+        r.pareto = not any(s <= size and h >= score and (s < size or h > score) for o, s, h in pts if o is not r)
 
 
 @dataclass(frozen=True)

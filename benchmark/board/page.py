@@ -87,6 +87,99 @@ def plot_svg(rows: list[Row], track: str) -> str:
     return svg[svg.index("<svg"):]
 
 
+PARETO_METRICS = ("headline", "write", "interchange")
+
+
+def _pareto_points(rows: list[Row], metric: str, stratum: tuple[str, str] | None) -> list[tuple[Row, float, float]]:
+    """(row, size / model, score) for each headline row with both, overall (None) or in one (variant, N)."""
+    out = []
+    for r in rows:
+        if stratum is None:
+            size = r.relative_size_overall
+            if metric == "headline":
+                score = r.headline.mean if r.headline else None
+            else:
+                means = [s.mean for by_n in r.cells.get(metric, {}).values() for s in by_n.values() if s is not None]
+                score = sum(means) / len(means) if means else None
+        else:
+            v, n = stratum
+            size = r.relative_size.get(v, {}).get(n)
+            if metric == "headline":
+                cell = r.headline_cells.get(v, {}).get(n)
+                score = sum(cell.values()) / len(cell) if cell else None
+            else:
+                st = r.cells.get(metric, {}).get(v, {}).get(n)
+                score = st.mean if st is not None else None
+        if size is not None and score is not None:
+            out.append((r, size, score))
+    return out
+
+
+def _front(points: list[tuple[Row, float, float]]) -> list[tuple[float, float]]:
+    """The Pareto front of the non-reference points, by size: each point no smaller row beats."""
+    pts = sorted((s, h) for r, s, h in points if r.hypothesis != "reference")
+    front, best = [], -1.0
+    for s, h in pts:
+        if h > best:
+            front.append((s, h))
+            best = h
+    return front
+
+
+def pareto_svg(rows: list[Row], metric: str) -> str:
+    """Score against size relative to the model (log x), overall and per (variant, N), with the Pareto front."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 8})
+    members = [r for r in rows if r.causal_board is not None]
+    strata = [None] + [(v, n) for v in VARIANT_ORDER for n in sorted({n for r in members
+                                                                     for n in r.relative_size.get(v, {})}, key=int)]
+    cols = 3
+    fig, axes = plt.subplots((len(strata) + cols - 1) // cols, cols, figsize=(9, 2.6 * ((len(strata) + cols - 1) // cols)),
+                             squeeze=False)
+    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}
+    for ax, stratum in zip(axes.flat, strata):
+        points = _pareto_points(members, metric, stratum)
+        for r, s, h in points:
+            ax.scatter([s], [h], color=colour[r.method], marker="o" if r.causal_board == "intervention" else "^",
+                       label=r.method, zorder=3)
+        front = _front(points)
+        if front:
+            ax.step([s for s, _ in front], [h for _, h in front], where="post", color="0.5", linestyle=":", zorder=2)
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.set_title("overall" if stratum is None else f"N={stratum[1]} {stratum[0]}")
+    for ax in axes.flat[len(strata):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("size / model weights (log)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("headline" if metric == "headline" else TRACK_LABEL[metric])
+    legend = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="center right", fontsize=7)
+    fig.tight_layout(rect=(0, 0, 0.82, 1))
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def _board_section(rows: list[Row], tables: list[Table]) -> str:
+    """The boards; after the size table, the Pareto plots (circles: hypothesis board, triangles: open board)."""
+    parts = []
+    for table in tables:
+        parts.append(html_table(table))
+        if table.id == "pareto":
+            parts += [f'<figure class="plot" data-pareto="{m}">{pareto_svg(rows, m)}</figure>' for m in PARETO_METRICS]
+    return "".join(parts)
+
+
 _FAMILY = re.compile(r".*-h(\d+)-([a-z]+)")  # zoo-scheme family names: {architecture}-h{N}-{variant}
 UNPLOTTED = ("custom models", "calibration tier")  # groups with no meaningful N axis
 
@@ -108,8 +201,9 @@ def _plot_panel(ax, rows: list[Row], track: str, variant: str, colour: dict[str,
         if track not in r.tracks_attempted:
             continue
         for group, points in _curves(r, track, variant):
+            reference = r.hypothesis in ("reference", "none")  # a ceiling or a hypothesis-free line: dotted
             ax.errorbar([n for n, _ in points], [s.mean for _, s in points], yerr=[s.std or 0.0 for _, s in points],
-                        marker="s" if group else "o", linestyle="--" if group else "-", capsize=3,
+                        marker="s" if group else "o", linestyle=":" if reference else "--" if group else "-", capsize=3,
                         label=f"{r.method} ({group})" if group else r.method, color=colour[r.method])
             sizes |= {n for n, _ in points}
     ax.set_xscale("log", base=2)
@@ -142,7 +236,7 @@ def render_page(rows: list[Row], refs: References, cal: Calibration | None = Non
     tables = all_tables(rows, refs, cal)
     how = "".join(f"<li>{_inline(line)}</li>" for line in HOW_TO_READ)
     sections = [_section("how-to-read", "How to read this", f"<ul>{how}</ul>"),
-                _section("boards", "Boards", "".join(html_table(t) for t in tables["boards"])),
+                _section("boards", "Boards", _board_section(rows, tables["boards"])),
                 _section("tracks", "Per track (GRU core tier)", _track_sections(rows, tables["tracks"])),
                 _section("by-length", "Per sequence length (GRU core tier)",
                          "".join(html_table(t) for t in tables["lengths"]))]

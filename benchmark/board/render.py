@@ -199,6 +199,28 @@ def board_table(rows: list[Row], board: str, refs: References) -> Table:
                  [_board_cells(r, board) for r in members], [r.row_id for r in members], foot, note)
 
 
+def _relative(value: float | None) -> Cell:
+    return Cell(MISSING, "") if value is None else Cell(f"{value:.3g}×", value)
+
+
+def pareto_table(rows: list[Row]) -> Table:
+    """Each headline row's size relative to the model beside its headline; the Pareto-optimal rows named."""
+    members = [r for b in CAUSAL for r in board_rows(rows, b)]
+    cols = _columns(members)
+    body = [[Cell(r.method), Cell(BOARD_TITLE[r.causal_board or ""].split(" (")[0]), _relative(r.relative_size_overall),
+             _stat_cell(r.headline), Cell("yes" if r.pareto else "")]
+            + [_relative(r.relative_size.get(v, {}).get(n)) for v, n in cols] for r in members]
+    front = {b: [r.method for r in board_rows(rows, b) if r.pareto] for b in CAUSAL}
+    named = "; ".join(f"{BOARD_TITLE[b].split(' (')[0].lower()}: {', '.join(m) or 'none'}" for b, m in front.items())
+    return Table("pareto", "Size and success (size relative to the model's weights)",
+                 ["method", "board", "size / model", "headline", "Pareto-optimal"] + [f"size N={n} {v}" for v, n in cols],
+                 body, [r.row_id for r in members],
+                 note="Size: a declared method's exact tensor bytes, or the lzma bytes of what an open method's scoring "
+                      "receives, over the model's weight bytes (mean over the core models). Pareto-optimal: no other "
+                      f"complete row on the same board is at most as large and at least as good. Pareto-optimal rows: "
+                      f"{named}.")
+
+
 def _columns(rows: list[Row]) -> list[tuple[str, str]]:
     return [(v, n) for v in VARIANT_ORDER for n in sizes_of(rows)]
 
@@ -381,7 +403,7 @@ def _check_id(c: Check) -> str:
 
 def all_tables(rows: list[Row], refs: References, cal: Calibration | None = None) -> dict[str, list[Table]]:
     """Every table by section, in page order."""
-    return {"boards": [winner_table(rows)] + [board_table(rows, b, refs) for b in BOARDS],
+    return {"boards": [winner_table(rows)] + [board_table(rows, b, refs) for b in BOARDS] + [pareto_table(rows)],
             "tracks": [track_table(rows, t, refs) for t in TRACK_METRIC] + [native_interchange_table(rows, refs)]
             + [size_table(rows)],
             "lengths": [length_table(rows, t, refs) for t in TRACK_METRIC]

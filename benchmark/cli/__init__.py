@@ -122,6 +122,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from benchmark.zoo.registry import select
     from benchmark.zoo.resolve import require_available
 
+    if args.fitted:
+        from benchmark.cli.fitted import cmd_score_fitted
+
+        return cmd_score_fitted(args)
     models = select(args.models)
     require_available(models)
     if args.ray is None and args.device != "cpu":  # a cluster's driver need not have the GPU its workers have
@@ -310,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_models_commands(commands)
     _add_scoring_commands(commands)
+    from benchmark.cli.fitted import add_export_command
+
+    add_export_command(commands)
     _add_leaderboard_commands(commands)
     return parser
 
@@ -383,6 +390,8 @@ def _add_scoring_commands(commands) -> None:
                        "(needs pip install 'onionbench[ray]')")
     score.add_argument("--device", default="cpu", help="torch device for fit, e.g. cuda (default cpu). The model "
                        "runs there; scoring stays on the CPU. A different device is a different cell: floats differ")
+    score.add_argument("--fitted", action="store_true", help="the folders are artifacts from `onionbench export`: "
+                       "score them without fitting (harness code only)")
     score.add_argument("--fresh", action="store_true", help="score on a test split and plan drawn from an OS seed "
                        "(printed); the records never go to the committed results")
     score.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -70,11 +70,13 @@ def shipped_evaluation(settings: ScoreSettings) -> Evaluation:
 
 def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
              settings: ScoreSettings = ScoreSettings(), params: dict | None = None,
-             evaluation: Evaluation | None = None, isolate: bool = True, limits: Limits = Limits()) -> dict:
+             evaluation: Evaluation | None = None, isolate: bool = True, limits: Limits = Limits(),
+             fitted_out: list | None = None) -> dict:
     """Fit `spec`'s method on `model` and score it; returns a sealed record (status ok or failed).
 
     provenance: {"name", "sha256"} of the model's weights, plus optionally "architecture",
     "hidden_size", "variant", "seed", "tier" (see `benchmark.zoo.registry.load_reference`).
+    fitted_out: when given, receives the fitted bytes that were scored (`onionbench export`).
     """
     evaluation = evaluation or shipped_evaluation(settings)
     params = {**spec.params, **(params or {})}
@@ -83,7 +85,7 @@ def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
     if settings.device != "cpu":  # absent means the CPU, as in every record before `--device`
         record["fit"]["device"] = settings.device
     try:
-        _fit_and_score(spec, model, evaluation, settings, params, record, isolate, limits)
+        _fit_and_score(spec, model, evaluation, settings, params, record, isolate, limits, fitted_out)
     except Exception as err:  # a broken method must not stop the run
         record.update(status="failed", error=one_line(err), outcomes_sha256=None,
                       metrics=dict.fromkeys(TRACKS), by_length={})
@@ -95,7 +97,7 @@ def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
 
 
 def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluation, settings: ScoreSettings,
-                   params: dict, record: dict, isolate: bool, limits: Limits) -> None:
+                   params: dict, record: dict, isolate: bool, limits: Limits, fitted_out: list | None = None) -> None:
     ctx, queries, orders, public = _prepare(model, evaluation)
     record["bounds"] = {"oracle": oracle_metrics(ctx), "identity": identity_metrics(ctx),
                         "identity_by_length": identity_by_length(ctx)}
@@ -103,8 +105,10 @@ def _fit_and_score(spec: MethodSpec, model: torch.nn.Module, evaluation: Evaluat
     heldout = np.concatenate([heldout_keys(), evaluation.extra_heldout])
     job = FitJob(str(spec.folder), params, settings.seed, settings.budget, heldout, settings.device)
     start = time.perf_counter()
-    answers, fit = (run_isolated(job, model, public, seed=settings.seed, limits=limits) if isolate
-                    else _run_in_process(job, model, public, settings.seed))
+    answers, fit = (run_isolated(job, model, public, seed=settings.seed, limits=limits, keep_blob=fitted_out is not None)
+                    if isolate else _run_in_process(job, model, public, settings.seed))
+    if fitted_out is not None and fit.blob is not None:
+        fitted_out.append(fit.blob)
     record["fit"].update(seconds=round(fit.seconds, 2), sequences_drawn=fit.sequences_drawn)
     if fit.wall_seconds is not None:
         record["fit"].update(wall_seconds=round(fit.wall_seconds, 2), serialised_bytes=fit.serialised_bytes)
@@ -191,7 +195,7 @@ def _run_in_process(job: FitJob, model: torch.nn.Module, public: dict[str, Tenso
     method = load_fitted(job.folder, fitted.blob, int(model.state_dim))  # type: ignore[arg-type]
     answers = answer_queries(method, public, seed=seed)
     return answers, FitInfo(fitted.seconds, fitted.sequences_drawn, fitted.method_parameters,
-                            kind=fitted.kind, declaration=fitted.declaration)
+                            kind=fitted.kind, declaration=fitted.declaration, blob=fitted.blob)
 
 
 def interchange_reads(spec: MethodSpec, declaration: dict | None) -> bool | None:

@@ -86,6 +86,21 @@ def serialise(decl: Declaration) -> bytes:
     return MAGIC + len(head).to_bytes(8, "big") + head + st_save(tensors)
 
 
+def split(blob: bytes) -> tuple[dict, bytes]:
+    """(JSON head, safetensors bytes) of a serialised declaration: how an artifact stores it."""
+    if not is_declared(blob):
+        raise DeclarationError("not a declaration")
+    at = len(MAGIC)
+    size = int.from_bytes(blob[at:at + 8], "big")
+    return json.loads(blob[at + 8:at + 8 + size]), blob[at + 8 + size:]
+
+
+def join(head: dict, tensors: bytes) -> bytes:
+    """The inverse of `split`: the same bytes `serialise` made (the head is written canonically)."""
+    text = json.dumps(head, sort_keys=True).encode()
+    return MAGIC + len(text).to_bytes(8, "big") + text + tensors
+
+
 def is_declared(blob: bytes) -> bool:
     return blob.startswith(MAGIC)
 

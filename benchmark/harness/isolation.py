@@ -39,7 +39,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -75,16 +75,20 @@ class FitInfo:
     description_length: dict | None = None  # lzma bytes of what scoring receives, against the model's bytes
     kind: str = "open"  # "declared" when fit returned a Declaration (`benchmark.harness.declared`)
     declaration: dict | None = None  # declared: {"forms", "parameters", "bytes"}
+    blob: bytes | None = field(default=None, repr=False)  # the scanned fitted bytes, when asked for (export)
 
 
 def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], *, seed: int,
-                 limits: Limits = Limits()) -> tuple[dict[str, Tensors], FitInfo]:
-    """Fit in one sealed process, answer the queries in another; raises MethodError with a one-line reason."""
+                 limits: Limits = Limits(), keep_blob: bool = False) -> tuple[dict[str, Tensors], FitInfo]:
+    """Fit in one sealed process, answer the queries in another; raises MethodError with a one-line reason.
+    keep_blob: return the fitted bytes the supervisor scanned and sent to scoring (FitInfo.blob)."""
     with tempfile.TemporaryDirectory(prefix="onionbench-cell-") as tmp:
         jobdir = Path(tmp)
-        timed_out = _supervise(jobdir, _frames(job, model, public, seed, limits), limits)
+        timed_out = _supervise(jobdir, _frames(job, model, public, seed, limits, keep_blob), limits)
         try:
             fit = _fit_info(jobdir, limits, timed_out)
+            if keep_blob and (jobdir / "fitted.bin").exists():
+                fit = replace(fit, blob=(jobdir / "fitted.bin").read_bytes())
             return _answers(jobdir, limits, timed_out, public), fit
         except MethodError as err:  # a failed record says what sandbox it failed in, too, and keeps the traceback
             err.sandbox = sandbox_summary(_supervisor_report(jobdir).get("sandbox"))  # type: ignore[attr-defined]
@@ -92,14 +96,15 @@ def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors]
             raise
 
 
-def _frames(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], seed: int, limits: Limits) -> bytes:
+def _frames(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], seed: int, limits: Limits,
+            keep_blob: bool = False) -> bytes:
     """What the supervisor receives on stdin (see its docstring), as channel frames."""
     fit_job = io.BytesIO()
     torch.save({"job": job, "model": model, "memory_gb": limits.memory_gb}, fit_job)
     root = bwrap.module_root(type(model).__module__)  # a custom model's module must import in the fit process
     model_bytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     meta = {"folder": job.folder, "gpu": job.device != "cpu", "fit_paths": [str(root)] if root else [],
-            "model_bytes": model_bytes}
+            "model_bytes": model_bytes, "keep_blob": keep_blob}
     head = {"folder": job.folder, "seed": seed, "memory_gb": limits.memory_gb,
             "state_dim": int(model.state_dim)}  # type: ignore[arg-type]
     frames = [channel.encode(b"META", json.dumps(meta).encode()), channel.encode(b"PRNT", fingerprints(model).dumps()),

@@ -238,6 +238,8 @@ def supervise(jobdir: Path, timeout_s: float, harness: dict[bytes, list[bytes]])
         return TIMEOUT_EXIT
     blob = _after_fit(cell, fitted, scorer.pid, Fingerprints.loads(harness[b"PRNT"][0]))
     _write_report(jobdir, cell.report)
+    if blob is not None and meta.get("keep_blob"):  # `onionbench export`: the scanned bytes, exactly as scored
+        (jobdir / "fitted.bin").write_bytes(blob)
     if blob is None:
         _feed(scorer, [(b"STOP", b"")], close=True)
         cell.wait(scorer)

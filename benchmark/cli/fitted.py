@@ -1,0 +1,89 @@
+"""`onionbench export` and `onionbench score --fitted`: declared cells as artifacts (issue 28 item 6)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from benchmark.errors import OnionbenchError
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Fit and score a declared method on each model in a sealed cell; keep the scored forms."""
+    from benchmark.harness import artifacts
+    from benchmark.harness.cell import ScoreSettings, run_cell
+    from benchmark.harness.isolation import Limits
+    from benchmark.harness.submission import resolve
+    from benchmark.zoo.registry import select
+    from benchmark.zoo.resolve import load_reference, require_available
+
+    spec = resolve(args.method)
+    models = select(args.models)
+    require_available(models)
+    out = Path(args.out)
+    rows, failed = [], []
+    for name in models:
+        model, provenance = load_reference(name)
+        blobs: list[bytes] = []
+        rec = run_cell(spec, model, provenance, settings=ScoreSettings(seed=args.seed), fitted_out=blobs,
+                       limits=Limits(timeout_s=args.timeout, memory_gb=args.memory))
+        if rec["status"] != "ok":
+            failed.append(f"{name}: {rec['error']}")
+            continue
+        if rec.get("method_kind") != "declared" or not blobs:
+            raise OnionbenchError(f"{spec.name} is an open method (its fit returns the method, not intervention "
+                                  "forms): only declared methods export; see submissions/README.md")
+        folder = artifacts.write(out / spec.name / name, rec, blobs[0])
+        d = rec["fit"]["declaration"]
+        rows.append([name, ", ".join(f"{k}:{v}" for k, v in d["forms"].items()), f"{d['parameters']:,}", str(folder)])
+    print(tabulate(rows, headers=["model", "forms", "parameters", "artifact"], disable_numparse=True))
+    for line in failed:
+        print(f"onionbench: {spec.name} failed on {line}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_score_fitted(args: argparse.Namespace) -> int:
+    """Score artifacts (no fit, no method code): records to RESULTS/METHOD/MODEL.json."""
+    from benchmark.harness import artifacts
+    from benchmark.harness.cell import ScoreSettings
+    from benchmark.harness.defaults import scratch_results
+    from benchmark.harness.records import record_path, write_atomic
+    from benchmark.zoo.resolve import load_reference
+
+    folders = [f for root in args.folder for f in artifacts.find(Path(root))]
+    results = Path(args.results or scratch_results())
+    print(f"scoring {len(folders)} fitted artifact(s) without fitting (harness code only); records -> {results}")
+    rows = []
+    for folder in folders:
+        art = artifacts.read(folder)
+        model, provenance = load_reference(art.spec["model"]["name"])
+        rec = artifacts.score(art, model, provenance, settings=ScoreSettings(seed=args.seed))
+        write_atomic(record_path(results, rec["method"]["name"], rec["model"]["name"]), rec)
+        same = rec["metrics"] == art.spec["metrics"]
+        rows.append([rec["method"]["name"], rec["model"]["name"], _headline(rec), "yes" if same else "NO"])
+    print(tabulate(rows, headers=["method", "model", "write / interchange IIA", "= exported metrics"],
+                   disable_numparse=True))
+    return 0
+
+
+def _headline(rec: dict) -> str:
+    m = rec["metrics"]
+    return " / ".join("-" if m.get(t) is None else f"{m[t]['iia']:.3f}" for t in ("write", "interchange"))
+
+
+def add_export_command(commands) -> None:
+    from benchmark.harness.defaults import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
+
+    export = commands.add_parser("export", help="fit a declared method and save its forms as artifacts "
+                                 "(score them later with `score --fitted`)")
+    export.add_argument("method", help="method folder or a discovered method's name (a declared method)")
+    export.add_argument("--models", nargs="+", default=["smoke"], help="model names or sets (default: smoke)")
+    export.add_argument("--out", default="runs/artifacts", help="artifacts go to OUT/METHOD/MODEL/ "
+                        "(default runs/artifacts; not for git)")
+    export.add_argument("--seed", type=int, default=0, help="seed for fit and scoring (default 0)")
+    export.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="per cell, in seconds")
+    export.add_argument("--memory", type=float, default=DEFAULT_MEMORY_GB, help="per cell, in GB")
+    export.set_defaults(func=cmd_export)

@@ -1,0 +1,160 @@
+"""Fitted methods as artifacts (issue 28 item 6): a declared cell's forms, saved and scored later.
+
+`onionbench export` runs ordinary sealed cells and keeps, for each declared one, the bytes
+the supervisor scanned and sent to scoring; `onionbench score --fitted DIR` scores such
+artifacts without fitting. Why: a submitter may fit on their own machine (a GPU, a long
+schedule) and hand in the result, as MIB accepts trained featurizers; and since scoring a
+declaration runs harness code only, no sandbox is needed to score one.
+
+An artifact is a folder:
+
+    intervention.safetensors   every form's tensors ("read.weight", "write.table", ...),
+                               the forms in the safetensors metadata
+    spec.json                  the forms, the method's record fields, the model's name and
+                               sha256, the fit's cost, and the metrics of the exporting cell
+    README.md                  a model card
+
+Artifacts are not committed to git (they are as large as the fitted tensors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from benchmark.errors import OnionbenchError
+from benchmark.harness import declared
+from benchmark.harness.cell import Evaluation, ScoreSettings, _prepare, _score, _unshuffle, shipped_evaluation
+from benchmark.harness.context import identity_by_length, identity_metrics, kept_by_length, oracle_metrics
+from benchmark.harness.protocol import answer_queries
+from benchmark.harness.record_fields import base_record
+from benchmark.harness.records import seal
+from benchmark.harness.tracks import TRACKS
+
+ARTIFACT_VERSION = 1
+TENSORS, SPEC, CARD = "intervention.safetensors", "spec.json", "README.md"
+# The sandbox field of a record scored from an artifact: no method code runs, so nothing is confined.
+NO_CODE = "none needed: a declared artifact, scored by harness code only"
+
+
+class ArtifactError(OnionbenchError):
+    """A folder that is not a usable artifact; the message says why."""
+
+
+@dataclass(frozen=True)
+class Artifact:
+    folder: Path
+    blob: bytes  # the declaration exactly as it was scored (`declared.serialise`)
+    spec: dict
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.blob).hexdigest()
+
+
+def write(folder: Path, record: dict, blob: bytes) -> Path:
+    """Save one exported cell: `record` is its (ok, declared) record, `blob` its scored bytes."""
+    head, tensors = declared.split(blob)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / TENSORS).write_bytes(tensors)
+    spec = {"artifact_version": ARTIFACT_VERSION, "head": head, "sha256": hashlib.sha256(blob).hexdigest(),
+            "method": record["method"], "model": record["model"], "fit": record["fit"],
+            "scoring_version": record["scoring_version"], "harness_commit": record["harness_commit"],
+            "metrics": record["metrics"], "record_sha256": record["record_sha256"]}
+    (folder / SPEC).write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
+    (folder / CARD).write_text(_card(spec))
+    return folder
+
+
+def read(folder: Path) -> Artifact:
+    """Load and check an artifact folder (ArtifactError with the reason otherwise)."""
+    try:
+        spec = json.loads((folder / SPEC).read_text())
+        tensors = (folder / TENSORS).read_bytes()
+    except (OSError, ValueError) as err:
+        raise ArtifactError(f"{folder}: not an artifact ({err}); `onionbench export` writes {SPEC} and {TENSORS}") from None
+    if spec.get("artifact_version") != ARTIFACT_VERSION:
+        raise ArtifactError(f"{folder}: artifact version {spec.get('artifact_version')!r}, this harness reads "
+                            f"{ARTIFACT_VERSION}")
+    blob = declared.join(spec["head"], tensors)
+    if hashlib.sha256(blob).hexdigest() != spec["sha256"]:
+        raise ArtifactError(f"{folder}: the tensors do not match spec.json's sha256 (edited or truncated)")
+    return Artifact(folder, blob, spec)
+
+
+def find(root: Path) -> list[Path]:
+    """Artifact folders under `root` (itself, or METHOD/MODEL folders below it), sorted."""
+    if (root / SPEC).is_file():
+        return [root]
+    found = sorted(p.parent for p in root.rglob(SPEC))
+    if not found:
+        raise ArtifactError(f"{root}: no artifact ({SPEC}) found; make them with `onionbench export METHOD`")
+    return found
+
+
+class _Spec:
+    """The method fields of the exporting cell's record, shaped as `base_record` reads a MethodSpec."""
+
+    def __init__(self, method: dict) -> None:
+        self.name, self.hypothesis, self.is_baseline = method["name"], method["hypothesis"], method["baseline"]
+        self.entry, self.url, self.authors = method["entry"], method["url"], method["authors"]
+        self._source = method["source_sha256"]
+
+    def source_sha256(self) -> str:
+        return self._source
+
+
+def score(artifact: Artifact, model: torch.nn.Module, provenance: dict, *,
+          settings: ScoreSettings = ScoreSettings(), evaluation: Evaluation | None = None) -> dict:
+    """A sealed record for the artifact on `model`: the cell's own queries, checks and metrics,
+    answered by the harness's `DeclaredMethod` in this process (no method code exists to run)."""
+    if artifact.spec["model"]["sha256"] != provenance["sha256"]:
+        raise ArtifactError(f"{artifact.folder}: fitted on {artifact.spec['model']['name']} "
+                            f"({artifact.spec['model']['sha256'][:12]}), not on these weights ({provenance['sha256'][:12]})")
+    evaluation = evaluation or shipped_evaluation(settings)
+    method_fields = artifact.spec["method"]
+    record = base_record(_Spec(method_fields), provenance, model, evaluation.test, evaluation.name,
+                         method_fields["params"], seed=settings.seed, budget=artifact.spec["fit"]["budget"],
+                         plan_seed=evaluation.plan_seed)
+    decl = declared.load(artifact.blob, int(model.state_dim))  # type: ignore[arg-type]
+    fit = {k: artifact.spec["fit"][k] for k in ("seconds", "sequences_drawn", "budget") if k in artifact.spec["fit"]}
+    record["fit"] = {**fit, "declaration": {"forms": {op: n for op, (n, _) in decl.operations().items()},
+                                            **declared.size(decl)}, "artifact_sha256": artifact.sha256}
+    record.update(method_kind="declared", method_parameters=record["fit"]["declaration"]["parameters"],
+                  interchange_reads=_reads(decl))
+    record["environment"]["sandbox"] = NO_CODE
+    start = time.perf_counter()
+    ctx, queries, orders, public = _prepare(model, evaluation)
+    record["bounds"] = {"oracle": oracle_metrics(ctx), "identity": identity_metrics(ctx),
+                        "identity_by_length": identity_by_length(ctx)}
+    record["kept_by_length"] = kept_by_length(ctx)
+    answers = answer_queries(declared.DeclaredMethod(decl), public, seed=settings.seed)
+    _score(ctx, queries, {n: _unshuffle(a, orders[n]) for n, a in answers.items() if n in TRACKS}, record)
+    record["eval_seconds"] = round(time.perf_counter() - start, 2)
+    return seal(record)
+
+
+def _reads(decl: declared.Declaration) -> bool | None:
+    op = decl.operations().get("interchange")
+    return None if op is None else op[0] in declared.READ_WRITE
+
+
+def _card(spec: dict) -> str:
+    m, model, d = spec["method"], spec["model"], spec["fit"].get("declaration", {})
+    forms = ", ".join(f"{op}: `{name}`" for op, name in d.get("forms", {}).items())
+    metrics = ", ".join(f"{t} {v.get('iia', v.get('sequence_accuracy')):.3f}" for t, v in spec["metrics"].items()
+                        if v and t in ("read", "write", "interchange"))
+    return (f"# {m['name']} fitted on {model['name']}\n\n"
+            f"A declared intervention exported by `onionbench export` (artifact version {ARTIFACT_VERSION}).\n\n"
+            f"- method: `{m['name']}` (hypothesis `{m['hypothesis']}`), source sha256 `{m['source_sha256']}`, "
+            f"by {', '.join(m['authors']) or 'unknown'} ({m['url']})\n"
+            f"- model: `{model['name']}`, weights sha256 `{model['sha256']}`\n"
+            f"- forms: {forms}; {d.get('parameters', 0):,} parameters, {d.get('bytes', 0):,} bytes\n"
+            f"- scored when exported (scoring version {spec['scoring_version']}, harness "
+            f"{spec['harness_commit'][:12]}): {metrics}\n\n"
+            "Score it again with `onionbench score --fitted FOLDER`: scoring runs harness code only.\n")
