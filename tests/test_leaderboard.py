@@ -226,6 +226,16 @@ def test_interchange_by_read_is_marked_and_the_native_swaps_have_their_own_table
     assert "| das " in native and "onion" not in native
 
 
+def test_a_row_whose_method_changed_since_scoring_is_stale_and_unranked():
+    """Records made from source "0"*64; the method folder now hashes otherwise (issue 33 item 6)."""
+    records = _core("alpha", 0.9, 0.9, 0.9) + _core("beta", 0.5, 0.5, 0.5)
+    rows = {r.method: r for r in build_rows(records, REGISTRY, sources={"alpha": "1" * 64, "beta": "0" * 64})}
+    assert rows["alpha"].stale and rows["alpha"].rank is None and rank_text(rows["alpha"]) == "stale"
+    assert rows["beta"].rank == 1 and not rows["beta"].stale
+    unflagged = {r.method: r for r in build_rows(records, REGISTRY)}  # mutation: no sources, no flag
+    assert unflagged["alpha"].rank == 1
+
+
 def test_incomplete_row_is_unranked():
     missing = [r for r in _core("partial", 0.9, 0.9, 0.9) if r["model"]["name"] != "gru-h256-ni-s2"]
     rows = build_rows(missing + _core("full", 0.5, 0.5, 0.5) + _core("low", 0.2, 0.2, 0.2), REGISTRY)
@@ -391,9 +401,12 @@ def test_invalid_and_edited_records_are_refused_by_name(tmp_path):
 
 
 def test_committed_leaderboard_equals_a_fresh_build():
+    from benchmark.harness.submission import discover
+
     records, refused = load_records(BOARD / "results")
     assert not refused, refused
-    fresh = build(records)
+    fresh = build(records, sources={name: spec.source_sha256() for name, spec in discover().items()})  # as the CLI
+    assert "| stale |" not in fresh["LEADERBOARD.md"], "a baseline changed since its records: re-score it"
     for name, text in fresh.items():
         if name == "README-block.md":
             readme = (ROOT / "README.md").read_text()

@@ -29,11 +29,13 @@ from benchmark.board.render import render_markdown, render_readme_block
 from benchmark.errors import OnionbenchError
 
 
-def build(records: list[dict], registry: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """Every artifact, by file name (pure: same records and registry -> same bytes).
+def build(records: list[dict], registry: Mapping[str, Any] | None = None,
+          sources: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every artifact, by file name (pure: same records, registry and sources -> same bytes).
 
+    `sources`: method name -> folder sha256 today, to flag stale rows (`build_rows`).
     Raises OnionbenchError naming the records when they are not comparable."""
-    rows = build_rows(records, registry)
+    rows = build_rows(records, registry, sources)
     pins = pins_from_registry(registry)
     refs = references(records, pins)
     cal = calibration(records, pins)

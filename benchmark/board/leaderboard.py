@@ -111,6 +111,7 @@ class Row:
     relative_size: dict[str, dict[str, float | None]] = field(default_factory=dict)
     relative_size_overall: float | None = None
     pareto: bool = False  # on its headline board's Pareto front (no row both smaller and better)
+    stale: bool = False  # the method's source today differs from its records': shown, not ranked (issue 33 item 6)
 
     @property
     def complete(self) -> bool:
@@ -421,12 +422,12 @@ def rank_board(rows: list[Row], board: str, scores: dict[str, dict[str, float]],
     for r in rows:
         if board in r.boards and r.hypothesis == REFERENCE:
             r.standings[board] = Standing(None)
-    ranked = sorted((r for r in members if r.complete), key=lambda r: (-_mean(r.score(board)), r.method))
+    ranked = sorted((r for r in members if r.complete and not r.stale), key=lambda r: (-_mean(r.score(board)), r.method))
     for i, r in enumerate(ranked, start=1):
         diff = None if i == 1 else _paired(scores[r.method], scores[ranked[0].method], strata)
         r.standings[board] = Standing(i, diff is not None and diff.tied, diff)
     for r in members:
-        if not r.complete:
+        if not r.complete or r.stale:
             r.standings[board] = Standing(None)
 
 
@@ -442,11 +443,16 @@ def _mean(s: Stat | None) -> float:
     return s.mean if s is not None else -1.0
 
 
-def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None) -> list[Row]:
+def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None,
+               sources: Mapping[str, str] | None = None) -> list[Row]:
     """Every method's row with its standings, intervention board order first, then the read-only rows.
 
     Raises OnionbenchError when the records are not comparable (see `rules.check_comparable`).
-    `registry`: name -> entry with `tier`, `sha256` (default: the package's registry)."""
+    `registry`: name -> entry with `tier`, `sha256` (default: the package's registry).
+    `sources`: method name -> its folder's sha256 today (`onionbench leaderboard` passes the
+    discovered methods'); a row whose records were made from another source is stale: shown,
+    not ranked, until re-scored. None: no row is judged stale (the board stays a function of
+    the records alone)."""
     check_comparable(records)
     pins = pins_from_registry(registry)
     core = core_models(pins)
@@ -454,6 +460,9 @@ def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None) -
     for rec in records:
         by_method.setdefault(rec["method"]["name"], []).append(rec)
     rows = [make_row(recs, pins) for _, recs in sorted(by_method.items())]
+    for row in rows:
+        now = (sources or {}).get(row.method)
+        row.stale = now is not None and any(r["method"]["source_sha256"] != now for r in by_method[row.method])
     strata = {r["model"]["name"]: stratum(r) for r in records if r["model"]["name"] in core}
     for board, value in BOARD_VALUE.items():
         scores = {m: {r["model"]["name"]: value(r) for r in recs if is_core_cell(r, core)}
@@ -470,7 +479,8 @@ def mark_pareto(rows: list[Row]) -> None:
     (at most its size and at least its headline, one strictly): the smallest hypothesis for
     each level of success (Voita & Titov 2020; Pimentel et al. 2020 put a probe's result beside
     its complexity)."""
-    pts = [(r, r.relative_size_overall, r.headline.mean) for r in rows if r.complete and r.hypothesis != REFERENCE
+    pts = [(r, r.relative_size_overall, r.headline.mean) for r in rows if r.complete and not r.stale
+           and r.hypothesis != REFERENCE
            and r.headline is not None and r.relative_size_overall is not None]
     for r, size, score in pts:
         r.pareto = not any(s <= size and h >= score and (s < size or h > score) for o, s, h in pts if o is not r)
@@ -497,7 +507,7 @@ def winner_matrix(rows: list[Row]) -> dict[str, dict[str, Winner]]:
     which method wins where (a tie when the paired interval over the stratum's three models
     contains 0)."""
     members = [r for r in rows if r.complete and r.headline_cells and r.hypothesis != REFERENCE
-               and "intervention" in r.boards]
+               and "intervention" in r.boards and not r.stale]
     out: dict[str, dict[str, Winner]] = {}
     for variant in VARIANT_ORDER:
         for n in sorted({n for r in members for n in r.headline_cells.get(variant, {})}, key=int):
@@ -515,10 +525,13 @@ def winner_matrix(rows: list[Row]) -> dict[str, dict[str, Winner]]:
 
 
 def rank_text(row: Row, board: str | None = None) -> str:
-    """'1', '=1' (paired-tied with the leader), '3', 'reference' or 'incomplete' (default: the row's headline board)."""
+    """'1', '=1' (paired-tied with the leader), '3', 'reference', 'stale' or 'incomplete' (default: the row's
+    headline board)."""
     s = row.standings.get(board or row.causal_board or "read")
     if row.hypothesis == REFERENCE:
         return "reference"
+    if row.stale:
+        return "stale"
     if s is None or s.rank is None:
         return "incomplete"
     return "=1" if s.tied_with_leader else str(s.rank)

@@ -90,6 +90,8 @@ HOW_TO_READ = [
     "**Complete rows only.** A row is ranked when it has a record on every core model with the registry's "
     "weights. A row with missing cells is shown as `incomplete`, with its score over the cells it has, and is "
     "not ranked. A failed cell counts 0 and is counted in the `failed` column.",
+    "**Stale rows.** A row whose method folder has changed since its records were made is marked `stale` and "
+    "not ranked until it is re-scored.",
     "**Reference rows.** A row whose hypothesis is `reference` (additive-table: a free per-(position, token) "
     "table trained through the decoder: what the best additive code, onion or linear, can WRITE) is shown "
     "after the ranked rows and in the per-track tables, never ranked: it states no hypothesis.",

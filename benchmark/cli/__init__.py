@@ -262,9 +262,17 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.board.artifacts import build, write_artifacts
     from benchmark.board.leaderboard import load_records
 
+    from benchmark.harness.submission import discover
+
     records, refused = load_records(Path(args.results))
     print(f"building the leaderboard from {len(records)} record(s) in {args.results} -> {args.out}")
-    artifacts = build(records)
+    sources = {name: spec.source_sha256() for name, spec in discover().items()}  # a changed method: stale
+    artifacts = build(records, sources=sources)
+    stale = sorted({r["method"]["name"] for r in records if sources.get(r["method"]["name"]) not in
+                    (None, r["method"]["source_sha256"])})
+    if stale:
+        print(f"onionbench: stale rows (method source changed since scoring; not ranked until re-scored with "
+              f"onionbench score --force): {', '.join(stale)}", file=sys.stderr)
     readme = None if args.no_readme else Path(args.out).resolve().parent / "README.md"
     write_artifacts(artifacts, Path(args.out), readme)
     for name in sorted(artifacts):
