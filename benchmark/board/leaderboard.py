@@ -6,9 +6,11 @@ string comparison. The rules a reader relies on (docs/DECISIONS.md, "Leaderboard
 
 - only the GRU core tier with the registry's weights counts for the boards; a row is ranked
   only when it has a record on every core model; a failed cell counts 0 and is shown;
-- two boards: *intervention* (methods attempting WRITE and INTERCHANGE, by the headline)
-  and *read* (every method, by READ sequence accuracy); a read-only probe is on the read
-  board only, instead of scoring 0 on tracks it never attempts;
+- three boards: the *hypothesis* board (key "intervention": declared methods attempting
+  WRITE and INTERCHANGE, by the headline), the *open* board (the same for methods whose
+  code runs at scoring) and *read* (every method, by READ sequence accuracy); a read-only
+  probe is on the read board only, instead of scoring 0 on tracks it never attempts;
+- a row whose method source changed since scoring is stale (shown, not ranked);
 - "=1" means the paired 95 % interval of (row - leader) over the same models contains 0;
 - records measured differently (scoring version, plan seed, fit budget, weights) are refused.
 """
@@ -488,7 +490,7 @@ def mark_pareto(rows: list[Row]) -> None:
 
 @dataclass(frozen=True)
 class Winner:
-    """The best complete intervention-board row in one (variant, N) stratum, against the runner-up."""
+    """The best complete hypothesis-board row in one (variant, N) stratum, against the runner-up."""
 
     best: str
     runner_up: str | None

@@ -124,7 +124,7 @@ def winner_table(rows: list[Row]) -> Table:
     body = [[Cell(f"N={n}", int(n))] + [_winner_cell(matrix.get(v, {}).get(n)) for v in VARIANT_ORDER] for n in sizes]
     return Table("winners", "Who wins where (headline by stratum, GRU core tier)",
                  ["N"] + [f"{v} decoder" for v in VARIANT_ORDER], body, [f"N={n}" for n in sizes],
-                 note="Best complete intervention-board row per (N, variant): its headline, and best - runner-up "
+                 note="Best complete hypothesis-board row per (N, variant): its headline, and best - runner-up "
                       "paired over the stratum's models (95 %); `tie` when that interval contains 0.")
 
 
