@@ -236,6 +236,29 @@ def test_a_row_whose_method_changed_since_scoring_is_stale_and_unranked():
     assert unflagged["alpha"].rank == 1
 
 
+def test_a_track_added_to_the_catalogue_reaches_the_leaderboard(monkeypatch):
+    """Issue 32 item 1: a new track is one module plus one catalogue line; nothing in benchmark/board
+    names it, yet its table is on LEADERBOARD.md and its cells in the JSON."""
+    from benchmark import catalogue
+
+    monkeypatch.setitem(catalogue.CATALOGUE, "probe-x", catalogue.TrackInfo("probe-x", "rate", ("rate",),
+                                                                            "PROBE-X rate"))
+    records = [_reseal(r, metrics={**r["metrics"], "probe-x": {"rate": 0.25}},
+                       tracks_attempted=[*r["tracks_attempted"], "probe-x"]) for r in _core("alpha", 0.9, 0.8, 0.7)]
+    md = build(records, REGISTRY)["LEADERBOARD.md"]
+    assert "### PROBE-X rate (mean ± std over seeds)" in md and "0.250" in md.split("### PROBE-X rate (mean")[1]
+    row = json.loads(build(records, REGISTRY)["leaderboard.json"])["rows"][0]
+    assert row["cells"]["probe-x"]["ar"]["48"]["mean"] == pytest.approx(0.25)
+
+
+def test_the_catalogue_names_exactly_the_tracks_the_harness_scores():
+    from benchmark.catalogue import CATALOGUE
+    from benchmark.harness.tracks import TRACKS
+
+    assert list(CATALOGUE) == list(TRACKS)
+    assert all(TRACKS[n].metric == t.metric and TRACKS[n].metric_names == t.metric_names for n, t in CATALOGUE.items())
+
+
 def test_incomplete_row_is_unranked():
     missing = [r for r in _core("partial", 0.9, 0.9, 0.9) if r["model"]["name"] != "gru-h256-ni-s2"]
     rows = build_rows(missing + _core("full", 0.5, 0.5, 0.5) + _core("low", 0.2, 0.2, 0.2), REGISTRY)

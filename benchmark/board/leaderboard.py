@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmark import catalogue
 from benchmark.board.rules import (
     HEADLINE_GROUP,
     Pin,
@@ -46,8 +47,9 @@ from benchmark.errors import OnionbenchError
 from benchmark.harness.records import read_record
 from benchmark.task import BENCHMARK_VERSION
 
-TRACK_METRIC = {"read": "sequence_accuracy", "write": "iia", "interchange": "iia"}
-TRACK_LABEL = {"read": "READ sequence accuracy", "write": "WRITE IIA", "interchange": "INTERCHANGE IIA"}
+# Live views of the track catalogue (benchmark/catalogue.py): a track added there reaches every table.
+TRACK_METRIC = catalogue.board_metric
+TRACK_LABEL = catalogue.board_label
 VARIANT_ORDER = ("ar", "ni")
 LENGTHS = tuple(str(n) for n in range(2, 10))
 # board -> tracks a method must attempt. The hypothesis board ("intervention") ranks declared
@@ -62,7 +64,7 @@ README_START, README_END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -
 # Sequences of each length in the public test split (test-v1; tests/test_leaderboard.py checks it against
 # the split): the mix every WRITE and INTERCHANGE rate is standardised to (`standardised`).
 TEST_LENGTH_COUNTS = {"2": 180, "3": 651, "4": 667, "5": 726, "6": 687, "7": 696, "8": 733, "9": 660}
-HEADLINE_TRACKS = ("write", "interchange")  # the causal tracks; READ has its own board
+HEADLINE_TRACKS = catalogue.causal_tracks  # the causal tracks (WRITE, INTERCHANGE); READ has its own board
 
 
 @dataclass
@@ -312,7 +314,7 @@ def _by_length(recs: list[dict], tracks: list[str]) -> dict[str, dict[str, float
 
 
 POSITIONS = tuple(str(p) for p in range(9))
-POSITION_TRACKS = {"read": "READ token accuracy", "write": "WRITE IIA"}
+POSITION_TRACKS = catalogue.position_label
 
 
 def _by_position(recs: list[dict]) -> dict[str, dict[str, dict[str, float]]]:
@@ -570,7 +572,7 @@ def _bound(rec: dict, kind: str, key: str) -> float | None:
 
 def _length_table(recs: list[dict], get: Callable[[dict], dict]) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
-    for track in ("write", "interchange"):
+    for track in HEADLINE_TRACKS:
         for n in LENGTHS:
             values = [v for r in recs if (v := get(r).get(track, {}).get(n)) is not None]
             if values:
@@ -592,7 +594,7 @@ def references(records: list[dict], pins: dict[str, Pin]) -> References:
             one.setdefault(r["model"]["name"], r)
     recs = list(one.values())
     acc = lambda r: _bound(r, "oracle", "read_sequence_accuracy")  # noqa: E731
-    ident = {t: (lambda r, t=t: _bound(r, "identity", f"{t}_iia")) for t in ("write", "interchange")}
+    ident = {t: (lambda r, t=t: _bound(r, "identity", f"{t}_iia")) for t in HEADLINE_TRACKS}
     return References(
         model_accuracy=_by_variant_size(recs, acc, _seed_stat), model_accuracy_mean=_mean_known([acc(r) for r in recs]),
         identity={t: _by_variant_size(recs, f, _seed_stat) for t, f in ident.items()},

@@ -261,7 +261,6 @@ def _cmd_models_embed(args: argparse.Namespace) -> int:
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.board.artifacts import build, write_artifacts
     from benchmark.board.leaderboard import load_records
-
     from benchmark.harness.submission import discover
 
     records, refused = load_records(Path(args.results))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import torch
 
+from benchmark.catalogue import CATALOGUE
 from benchmark.harness.tracks.base import (
     ModelContextLike,
     Tensors,
@@ -36,8 +37,8 @@ class ConsistencyTrack:
     """Does `read` see in a written state what the model decodes from it?"""
 
     name = "consistency"
-    metric = "agreement"
-    metric_names: tuple[str, ...] = ("agreement", "token_agreement", "at_written")
+    metric = CATALOGUE["consistency"].metric  # names and metrics live in the torch-free catalogue
+    metric_names: tuple[str, ...] = CATALOGUE["consistency"].metric_names
 
     def attempted(self, tracks: tuple[str, ...], method: object) -> bool:
         return {"read", "write"} <= set(tracks)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from benchmark.catalogue import CATALOGUE
 from benchmark.harness.tracks.base import (
     ModelContextLike,
     Tensors,
@@ -28,8 +29,8 @@ class InterchangeTrack:
     """IIA of `interchange` (the method's own, or the default built from its read and write)."""
 
     name = "interchange"
-    metric = "iia"
-    metric_names: tuple[str, ...] = ("iia", "kept_fraction")
+    metric = CATALOGUE["interchange"].metric  # names and metrics live in the torch-free catalogue
+    metric_names: tuple[str, ...] = CATALOGUE["interchange"].metric_names
 
     def attempted(self, tracks: tuple[str, ...], method: object) -> bool:
         return "interchange" in tracks and (hasattr(method, "interchange") or {"read", "write"} <= set(tracks))

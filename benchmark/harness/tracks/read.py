@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from benchmark.catalogue import CATALOGUE
 from benchmark.harness.tracks.base import (
     ModelContextLike,
     Tensors,
@@ -22,8 +23,8 @@ class ReadTrack:
     """Token and sequence accuracy of `read` over all positions < L of the test split."""
 
     name = "read"
-    metric = "sequence_accuracy"
-    metric_names: tuple[str, ...] = ("token_accuracy", "sequence_accuracy")
+    metric = CATALOGUE["read"].metric  # names and metrics live in the torch-free catalogue
+    metric_names: tuple[str, ...] = CATALOGUE["read"].metric_names
 
     def attempted(self, tracks: tuple[str, ...], method: object) -> bool:
         return "read" in tracks

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import torch
 
+from benchmark.catalogue import CATALOGUE
 from benchmark.harness.tracks.base import (
     ModelContextLike,
     Tensors,
@@ -48,8 +49,8 @@ class WriteTrack:
     """IIA, cause and isolate of `write`, decoded by the reference model."""
 
     name = "write"
-    metric = "iia"
-    metric_names: tuple[str, ...] = ("iia", "cause", "isolate", "kept_fraction")
+    metric = CATALOGUE["write"].metric  # names and metrics live in the torch-free catalogue
+    metric_names: tuple[str, ...] = CATALOGUE["write"].metric_names
 
     def attempted(self, tracks: tuple[str, ...], method: object) -> bool:
         return "write" in tracks
