@@ -54,6 +54,15 @@ def load_curves(method_dir: Path) -> dict[str, list[dict]]:
 
 def plot_method(method_dir: Path) -> Path:
     """Draw one method's curves; returns the SVG's path."""
+    out = method_dir.with_suffix(".svg")
+    out.write_text(render_method(method_dir))
+    return out
+
+
+def render_method(method_dir: Path) -> str:
+    """One method's curves as SVG text (deterministic: the freshness test compares it with the file)."""
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,10 +87,10 @@ def plot_method(method_dir: Path) -> Path:
     axes[0][0].legend(fontsize=7)
     fig.suptitle(f"{method_dir.name}: learning curves on the valid split")
     fig.tight_layout()
-    out = method_dir.with_suffix(".svg")
-    fig.savefig(out, format="svg", metadata={"Date": None})
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     plt.close(fig)
-    return out
+    return buf.getvalue()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -126,3 +126,17 @@ def test_a_curve_survives_moving_its_default_but_not_a_code_change(lc, tmp_path,
     (folder / "method.py").write_text((folder / "method.py").read_text() + "# changed\n")
     monkeypatch.setattr(lc, "resolve", lambda name: load_spec(folder))
     assert lc.current_gaps(curves) == []
+
+
+def test_the_committed_curve_plots_are_up_to_date():
+    """Each leaderboard/curves/METHOD.svg is what benchmarks/plot_curves.py draws from the committed curves
+    (issue 32 item 6: generated artifacts checked for freshness)."""
+    spec = importlib.util.spec_from_file_location("plot_curves", ROOT / "benchmarks" / "plot_curves.py")
+    pc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pc)  # type: ignore[union-attr]
+    curves = ROOT / "leaderboard" / "curves"
+    methods = sorted(d for d in curves.iterdir() if d.is_dir())
+    assert methods
+    for d in methods:
+        assert pc.render_method(d) == d.with_suffix(".svg").read_text(), (
+            f"leaderboard/curves/{d.name}.svg is stale: run python benchmarks/plot_curves.py {d.name}")
