@@ -684,3 +684,23 @@ def test_a_reference_row_is_shown_but_never_ranked_nor_a_winner():
     assert by["writer"].rank == 1 and by["ceiling"].rank is None and rank_text(by["ceiling"]) == "reference"
     assert [r.method for r in board_rows(rows, "intervention")] == ["writer", "ceiling"]
     assert all(w.best == "writer" for by_n in winner_matrix(rows).values() for w in by_n.values())
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_page_boards_fit_a_laptop_and_a_phone_screen(page, width):
+    """Issue 33 item 7: minor columns collapse, so every board is whole at 1280 px and 390 px."""
+    size = page.get_window_size()
+    try:
+        page.set_window_size(width, 900)
+        fit = page.execute_script("const w = document.documentElement.clientWidth; return [...document.querySelectorAll("
+                                  "'table[id^=\"board-\"]')].map(t => [t.id, t.getBoundingClientRect().right <= w]);")
+    finally:
+        page.set_window_size(size["width"], size["height"])
+    assert fit and all(ok for _, ok in fit), fit
+
+
+def test_page_links_rows_to_their_records_and_method_folders_and_offers_downloads(page):
+    links = [a.get_attribute("href") for a in page.find_elements("css selector", "#board-intervention a")]
+    assert any(h.endswith("/results/beta/") for h in links) and any(h.endswith("/submissions/beta/") for h in links)
+    downloads = [a.get_attribute("href") for a in page.find_elements("css selector", "p.downloads a")]
+    assert any(h.endswith("leaderboard.csv") for h in downloads) and any(h.endswith("leaderboard.json") for h in downloads)

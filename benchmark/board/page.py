@@ -23,7 +23,10 @@ div.scroll{overflow-x:auto;margin:0.5em 0 1.5em}table{border-collapse:collapse}
 th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}td{white-space:nowrap}
 thead th{background:#f0f0f0;cursor:pointer;user-select:none}th.sorted-asc::after{content:" ▲"}
 th.sorted-desc::after{content:" ▼"}tfoot td{font-style:italic;background:#fafafa}figure{margin:1em 0}
-p.note{margin:0.2em 0;color:#555}section{margin-top:2em}"""
+p.note{margin:0.2em 0;color:#555}section{margin-top:2em}td a{color:inherit}
+@media (max-width:1400px){body{margin:1em}.minor{display:none}th,td{padding:3px 6px;font-size:14px}}
+@media (max-width:700px){body{margin:0.4em}.phone{display:none}th,td{padding:2px 3px;font-size:12px}td{white-space:normal}
+figure.plot svg{width:100%;height:auto}}"""
 
 # Sort on a header click; "" (missing) always sorts last; numbers before text.
 _JS = """function sortKey(row,idx){const c=row.cells[idx];const t=c.dataset.sort??c.textContent;if(t==='')return null;
@@ -38,6 +41,12 @@ if(typeof x!==typeof y)return typeof x==='number'?-1:1;return (x<y?-1:x>y?1:0)*(
 document.querySelectorAll('table.sortable thead th').forEach(th=>th.addEventListener('click',()=>sortTable(th)));"""
 
 
+# Links next to the page: the same data as files, and the docs (paths relative to leaderboard/index.html).
+DOWNLOADS = (("leaderboard.csv", "leaderboard.csv"), ("leaderboard.json", "leaderboard.json"),
+             ("LEADERBOARD.md", "LEADERBOARD.md"), ("protocol", "../docs/PROTOCOL.md"),
+             ("how to submit", "../submissions/README.md"), ("result records", "results/"))
+
+
 def _inline(text: str) -> str:
     """Escape, then the two Markdown marks the explanations use: `code` and **bold** / *italic*."""
     text = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text, quote=False))
@@ -45,17 +54,25 @@ def _inline(text: str) -> str:
     return re.sub(r"\*([^*]+)\*", r"<em>\1</em>", text)
 
 
-def _td(cell: Cell) -> str:
+def _hide(table: Table, i: int) -> str:
+    """The class that hides column i on smaller screens, if any."""
+    return ' class="minor"' if i in table.minor else ' class="phone"' if i in table.phone else ""
+
+
+def _td(cell: Cell, hide: str = "") -> str:
     key = cell.text if cell.sort is None else cell.sort
-    return f'<td data-sort="{html.escape(str(key))}">{html.escape(cell.text)}</td>'
+    text = html.escape(cell.text)
+    if cell.href:
+        text = f'<a href="{html.escape(cell.href)}">{text}</a>'
+    return f'<td data-sort="{html.escape(str(key))}"{hide}>{text}</td>'
 
 
 def html_table(table: Table) -> str:
     """A sortable table; body rows carry the leaderboard row id (`data-row`)."""
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in table.headers)
-    body = "".join(f'<tr data-row="{html.escape(rid)}">{"".join(_td(c) for c in cells)}</tr>'
+    head = "".join(f"<th{_hide(table, i)}>{html.escape(h)}</th>" for i, h in enumerate(table.headers))
+    body = "".join(f'<tr data-row="{html.escape(rid)}">{"".join(_td(c, _hide(table, i)) for i, c in enumerate(cells))}</tr>'
                    for rid, cells in zip(table.row_ids, table.body))
-    foot = "".join(f'<tr>{"".join(_td(c) for c in cells)}</tr>' for cells in table.foot)
+    foot = "".join(f'<tr>{"".join(_td(c, _hide(table, i)) for i, c in enumerate(cells))}</tr>' for cells in table.foot)
     note = f'<p class="note">{_inline(table.note)}</p>' if table.note else ""
     return (f'<h3>{html.escape(table.title)}</h3>{note}<div class="scroll"><table class="sortable" id="{table.id}">'
             f'<thead><tr>{head}</tr></thead><tbody>{body}</tbody>' + (f"<tfoot>{foot}</tfoot>" if foot else "")
@@ -245,12 +262,14 @@ def render_page(rows: list[Row], refs: References, cal: Calibration | None = Non
     if tables["others"]:
         sections.append(_section("other-models", "Other tiers and architectures",
                                  "".join(html_table(t) for t in tables["others"])))
+    downloads = " · ".join(f'<a href="{href}">{html.escape(label)}</a>' for label, href in DOWNLOADS)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>onionbench leaderboard v{BENCHMARK_VERSION}</title>
 <style>{_CSS}</style></head><body>
 <h1>onionbench leaderboard <small>(benchmark v{BENCHMARK_VERSION})</small></h1>
 <p>Methods that read and write the token stored at each position of a recurrent network's state, scored on the
-reference models. Generated from the committed result records.</p>
+reference models. Generated from the committed result records (benchmark v{BENCHMARK_VERSION}).</p>
+<p class="downloads">{downloads}</p>
 {"".join(sections)}
 <script>{_JS}</script>
 </body></html>

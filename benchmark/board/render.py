@@ -51,6 +51,7 @@ class Cell:
 
     text: str
     sort: str | int | float | None = None
+    href: str | None = None  # the page links the cell here (relative to leaderboard/index.html)
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Table:
     row_ids: list[str] = field(default_factory=list)
     foot: list[list[Cell]] = field(default_factory=list)
     note: str = ""
+    minor: tuple[int, ...] = ()  # column indices the page hides below a laptop's width (the JSON/CSV keep them)
+    phone: tuple[int, ...] = ()  # and those it also hides on a phone
 
 
 HOW_TO_READ = [
@@ -156,12 +159,20 @@ def _number(value: float | None, fmt: str) -> Cell:
     return Cell(MISSING, "") if value is None else Cell(format(value, fmt), value)
 
 
+# Board columns the page hides on a laptop screen, and further ones on a phone (rank, method, score,
+# interval and vs leader always stay; every column is in leaderboard.csv and .json).
+MINOR_COLUMNS = ("row id", "baseline", "failed", "fit s / model", "sequences drawn / model")
+PHONE_COLUMNS = ("hypothesis", "ar only", "ni only", "core models", "method size", "INTERCHANGE L=9")
+
+
 def _marked(row: Row) -> str:
     return row.method + (READS_MARK if row.interchange_reads else "")
 
 
 def _board_cells(row: Row, board: str) -> list[Cell]:
-    cells = [_rank_cell(row, board), Cell(row.row_id), Cell(_marked(row)), Cell(row.hypothesis),
+    cells = [_rank_cell(row, board), Cell(row.row_id, href=f"results/{row.method}/"),
+             Cell(_marked(row), href=f"../{'baselines' if row.baseline else 'submissions'}/{row.method}/"),
+             Cell(row.hypothesis),
              Cell("yes" if row.baseline else "no"), _stat_cell(row.score(board), interval=True),
              _vs_leader_cell(row, board), Cell(f"{row.core_models_scored}/{row.core_models_total}",
                                                 row.core_models_scored),
@@ -197,8 +208,11 @@ def board_table(rows: list[Row], board: str, refs: References) -> Table:
                     "`reencode-distil` (hypothesis `none`) shows what needs no hypothesis. " + READS_MARK_NOTE,
             "read": "Every method, ranked by READ sequence accuracy. Model accuracy (the models' own exact match) "
                     "is not a ceiling: a probe can exceed it."}[board]
-    return Table(f"board-{board}", f"{BOARD_TITLE[board]} ({BOARD_SCORE[board]})", board_headers(board),
-                 [_board_cells(r, board) for r in members], [r.row_id for r in members], foot, note)
+    headers = board_headers(board)
+    minor = tuple(i for i, h in enumerate(headers) if h in MINOR_COLUMNS)
+    phone = tuple(i for i, h in enumerate(headers) if h in PHONE_COLUMNS)
+    return Table(f"board-{board}", f"{BOARD_TITLE[board]} ({BOARD_SCORE[board]})", headers,
+                 [_board_cells(r, board) for r in members], [r.row_id for r in members], foot, note, minor, phone)
 
 
 def _relative(value: float | None) -> Cell:
