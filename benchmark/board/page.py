@@ -149,6 +149,7 @@ def pareto_svg(rows: list[Row], metric: str) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 
     plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 8})
     members = [r for r in rows if r.causal_board is not None]
@@ -167,6 +168,9 @@ def pareto_svg(rows: list[Row], metric: str) -> str:
         if front:
             ax.step([s for s, _ in front], [h for _, h in front], where="post", color="0.5", linestyle=":", zorder=2)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%.2g"))  # a narrow log range: plain numbers, no minor labels
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_locator(MaxNLocator(4))
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.set_title("overall" if stratum is None else f"N={stratum[1]} {stratum[0]}")
@@ -185,6 +189,58 @@ def pareto_svg(rows: list[Row], metric: str) -> str:
     plt.close(fig)
     svg = buf.getvalue()
     return svg[svg.index("<svg"):]
+
+
+def position_svg(rows: list[Row], track: str) -> str:
+    """A track's rate against the position, one panel per (variant, N), a line per method (issue 29 item 7):
+    the onion predicts a slope (later positions at smaller magnitudes), one subspace per position none."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 8})
+    strata = sorted({s for r in rows for s in r.by_position.get(track, {})},
+                    key=lambda s: (s.split()[0], int(s.split("=")[1])))
+    cols = max(1, len({s.split()[1] for s in strata}))
+    nrows = (len(strata) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(2.4 * cols, 2.2 * nrows), squeeze=False, sharey=True)
+    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}
+    for ax, stratum in zip(axes.flat, strata):
+        for r in rows:
+            rates = r.by_position.get(track, {}).get(stratum)
+            if rates:
+                ps = sorted(rates, key=int)
+                ax.plot([int(p) + 1 for p in ps], [rates[p] for p in ps], marker=".", color=colour[r.method],
+                        linestyle=":" if r.hypothesis in ("reference", "none") else "-", label=r.method)
+        ax.set_title(stratum)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xticks(range(1, 10))
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(strata):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("position")
+    legend = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
+    if legend:
+        fig.legend(list(legend.values()), list(legend), loc="center right", fontsize=7)
+    fig.tight_layout(rect=(0, 0, 0.82, 1))
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
+
+
+def _length_section(rows: list[Row], tables: list[Table]) -> str:
+    """The per-length tables, then each by-position table with its plot."""
+    parts = []
+    for table in tables:
+        parts.append(html_table(table))
+        if table.id.startswith("by-position-"):
+            track = table.id.removeprefix("by-position-")
+            parts.append(f'<figure class="plot" data-position="{track}">{position_svg(rows, track)}</figure>')
+    return "".join(parts)
 
 
 def _board_section(rows: list[Row], tables: list[Table]) -> str:
@@ -255,8 +311,8 @@ def render_page(rows: list[Row], refs: References, cal: Calibration | None = Non
     sections = [_section("how-to-read", "How to read this", f"<ul>{how}</ul>"),
                 _section("boards", "Boards", _board_section(rows, tables["boards"])),
                 _section("tracks", "Per track (GRU core tier)", _track_sections(rows, tables["tracks"])),
-                _section("by-length", "Per sequence length (GRU core tier)",
-                         "".join(html_table(t) for t in tables["lengths"]))]
+                _section("by-length", "Per sequence length and position (GRU core tier)",
+                         _length_section(rows, tables["lengths"]))]
     if tables["calibration"]:
         sections.append(_section("calibration", CALIBRATION_TITLE, "".join(html_table(t) for t in tables["calibration"])))
     if tables["others"]:
