@@ -93,10 +93,17 @@ def plot_svg(rows: list[Row], track: str) -> str:
     for ax, variant in zip(axes, VARIANT_ORDER):
         _plot_panel(ax, rows, track, variant, colour)
     axes[0].set_ylabel(TRACK_LABEL[track])
+    return _svg(fig, axes, right=0.8, legend_size=8)
+
+
+def _svg(fig, axes, *, right: float, legend_size: int) -> str:
+    """One legend for every panel at the right, then the figure as SVG text (no date: rebuilds are byte-equal)."""
+    import matplotlib.pyplot as plt
+
     legend = {label: handle for ax in axes for handle, label in zip(*ax.get_legend_handles_labels())}
     if legend:
-        fig.legend(list(legend.values()), list(legend), loc="center right", fontsize=8)
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
+        fig.legend(list(legend.values()), list(legend), loc="center right", fontsize=legend_size)
+    fig.tight_layout(rect=(0, 0, right, 1))
     buf = io.StringIO()
     fig.savefig(buf, format="svg", metadata={"Date": None})
     plt.close(fig)
@@ -180,15 +187,7 @@ def pareto_svg(rows: list[Row], metric: str) -> str:
         ax.set_xlabel("size / model weights (log)")
     for ax in axes[:, 0]:
         ax.set_ylabel("headline" if metric == "headline" else TRACK_LABEL[metric])
-    legend = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
-    if legend:
-        fig.legend(list(legend.values()), list(legend), loc="center right", fontsize=7)
-    fig.tight_layout(rect=(0, 0, 0.82, 1))
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return _svg(fig, axes.flat, right=0.82, legend_size=7)
 
 
 def position_svg(rows: list[Row], track: str) -> str:
@@ -221,15 +220,7 @@ def position_svg(rows: list[Row], track: str) -> str:
         ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("position")
-    legend = {label: handle for ax in axes.flat for handle, label in zip(*ax.get_legend_handles_labels())}
-    if legend:
-        fig.legend(list(legend.values()), list(legend), loc="center right", fontsize=7)
-    fig.tight_layout(rect=(0, 0, 0.82, 1))
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
-    plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]
+    return _svg(fig, axes.flat, right=0.82, legend_size=7)
 
 
 def _length_section(rows: list[Row], tables: list[Table]) -> str:
