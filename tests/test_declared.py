@@ -264,3 +264,25 @@ def test_an_exported_artifact_scores_the_same_metrics_without_fitting(tmp_path):
     (folder / artifacts.TENSORS).write_bytes(bytes(data))
     with pytest.raises(artifacts.ArtifactError, match="do not match"):
         artifacts.read(folder)
+
+
+@pytest.mark.slow
+def test_score_fitted_on_an_exported_baseline_reproduces_its_committed_record(tmp_path):
+    """Issue 28 acceptance: `onionbench export` then `score --fitted` gives the committed metrics,
+    exactly on the recording CPU (elsewhere within verify's cross-machine float noise)."""
+    import json
+
+    from benchmark.cli import main
+    from benchmark.hardware import hardware_summary
+
+    committed = json.loads((ROOT / "leaderboard" / "results" / "random-subspace" / "gru-h48-ar-s0.json").read_text())
+    assert main(["export", "random-subspace", "--models", "gru-h48-ar-s0", "--out", str(tmp_path / "art")]) == 0
+    assert main(["score", "--fitted", str(tmp_path / "art"), "--results", str(tmp_path / "res")]) == 0
+    again = json.loads((tmp_path / "res" / "random-subspace" / "gru-h48-ar-s0.json").read_text())
+    assert again["fit"]["artifact_sha256"] and again["environment"]["sandbox"].startswith("none needed")
+    if hardware_summary().split(",")[0] == committed["hardware"].split(",")[0]:  # the recording CPU
+        assert again["metrics"] == committed["metrics"] and again["outcomes_sha256"] == committed["outcomes_sha256"]
+    else:
+        for track, values in committed["metrics"].items():
+            for key, value in (values or {}).items():
+                assert again["metrics"][track][key] == pytest.approx(value, abs=0.01), (track, key)
