@@ -223,6 +223,34 @@ def test_download_errors(hub, tmp_path, capsys):
         hublib.download_entry(entries[AR], endpoint=hub.olah.url, cache_dir=tmp_path)
 
 
+def test_fitted_artifacts_round_trip_through_the_hub(hub, tmp_path, capsys):
+    """Issue 28 item 6: `models publish --artifacts` uploads exported forms as one commit; `models
+    download --artifacts` fetches them at that commit, checked, ready for `score --fitted`."""
+    from benchmark.harness import artifacts
+    from benchmark.harness.cell import run_cell
+    from benchmark.harness.submission import load_spec
+    from benchmark.zoo.resolve import load_reference
+
+    model, provenance = load_reference(str(SOURCE / AR))
+    blobs: list[bytes] = []
+    rec = run_cell(load_spec(Path(__file__).parent / "methods" / "declared-means"), model, provenance,
+                   isolate=False, fitted_out=blobs)
+    assert rec["status"] == "ok", rec["error"]
+    root = tmp_path / "art"
+    artifacts.write(root / "declared-means" / AR, rec, blobs[0])
+    assert main(["models", "publish", "--artifacts", str(root), "--repo", f"{ORG}/fitted", "--endpoint",
+                 hub.upload.url, "--token-env", TOKEN_ENV]) == 0
+    commit = capsys.readouterr().out.strip().rsplit("@ ", 1)[1].split()[0]
+    assert TOKEN not in commit
+    folder = hublib.download_artifacts(f"{ORG}/fitted", commit, endpoint=hub.olah.url, cache_dir=tmp_path / "cache")
+    fetched = artifacts.read(folder / "declared-means" / AR)
+    assert fetched.blob == blobs[0]
+    again = artifacts.score(fetched, model, provenance)
+    assert again["metrics"] == rec["metrics"]
+    assert main(["models", "publish", "--artifacts", str(root), "--endpoint", hub.upload.url]) == 2  # no --repo
+
+
+# runs last: it stops the servers
 def test_resolution_uses_the_cache_once_the_server_is_gone(hub, monkeypatch):
     entries = hub.entries()
     folder = model_folder(AR, entries)  # not embedded, not cached: downloaded from HF_ENDPOINT (olah)
@@ -244,3 +272,4 @@ def test_resolution_uses_the_cache_once_the_server_is_gone(hub, monkeypatch):
     entries[NI].hub_revision = ""  # never published, not embedded
     with pytest.raises(OnionbenchError, match="has not been published"):
         model_folder(NI, entries)
+

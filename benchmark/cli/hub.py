@@ -6,9 +6,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from benchmark.errors import OnionbenchError
+
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from benchmark.zoo.hub import publish
+    from benchmark.zoo.hub import publish, publish_artifacts
+
+    if args.artifacts:
+        if not args.repo:
+            raise OnionbenchError("--artifacts needs --repo ORG/NAME (the model repo to upload them to)")
+        publish_artifacts(Path(args.artifacts), args.repo, endpoint=args.endpoint, tag=args.tag,
+                          token_env=args.token_env)
+        return 0
 
     publish(args.models, org=args.org, endpoint=args.endpoint, tag=args.tag, token_env=args.token_env,
             registry_path=Path(args.registry), source=Path(args.source) if args.source else None,
@@ -17,7 +26,13 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from benchmark.zoo.hub import _endpoint, download
+    from benchmark.zoo.hub import _endpoint, download, download_artifacts
+
+    if args.artifacts:
+        folder = download_artifacts(args.artifacts, args.revision or "main", endpoint=args.endpoint,
+                                    cache_dir=Path(args.cache_dir) if args.cache_dir else None)
+        print(f"artifacts ready in {folder}; score them with: onionbench score --fitted {folder}")
+        return 0
 
     names = args.names or ["core"]
     print(f"downloading {' '.join(names)} from {_endpoint(args.endpoint)}"
@@ -35,7 +50,7 @@ def add_hub_commands(models_subparsers) -> None:
 
     pub = models_subparsers.add_parser("publish",
                                        help="upload reference models and the splits to the Hub (maintainers)")
-    pub.add_argument("--org", required=True, help=f"Hub organisation or user (the project's is {HUB_ORG})")
+    pub.add_argument("--org", help=f"Hub organisation or user (the project's is {HUB_ORG}); required for models")
     pub.add_argument("--endpoint", metavar="URL", help="Hub URL (default: HF_ENDPOINT or https://huggingface.co)")
     pub.add_argument("--tag", metavar="vX.Y", help="tag every uploaded commit, e.g. v1.0")
     pub.add_argument("--token-env", default="HF_TOKEN", metavar="VAR",
@@ -47,6 +62,9 @@ def add_hub_commands(models_subparsers) -> None:
     pub.add_argument("--no-splits", action="store_true", help="do not publish the splits dataset repo")
     pub.add_argument("--registry", default=str(REGISTRY_PATH), metavar="FILE",
                      help="registry file to read and update with the commit ids")
+    pub.add_argument("--artifacts", metavar="DIR", help="instead of models: upload the fitted-method artifacts "
+                     "under DIR (`onionbench export`) to --repo")
+    pub.add_argument("--repo", metavar="ORG/NAME", help="the model repo for --artifacts")
     pub.set_defaults(func=_cmd_publish)
 
     down = models_subparsers.add_parser("download",
@@ -58,4 +76,6 @@ def add_hub_commands(models_subparsers) -> None:
     down.add_argument("--cache-dir", metavar="DIR", help="Hugging Face cache folder (default: HF_HUB_CACHE)")
     down.add_argument("--registry", default=str(REGISTRY_PATH), metavar="FILE",
                       help="registry file with the pinned commits and sha256")
+    down.add_argument("--artifacts", metavar="ORG/NAME", help="instead of models: fetch a repo of fitted-method "
+                      "artifacts at --revision (default main; pin a commit id), checked, for `score --fitted`")
     down.set_defaults(func=_cmd_download)

@@ -208,6 +208,42 @@ def publish(names: Iterable[str] | None = None, *, org: str = HUB_ORG, endpoint:
     return commits
 
 
+def publish_artifacts(root: Path, repo: str, *, endpoint: str | None = None, tag: str | None = None,
+                      token_env: str = DEFAULT_TOKEN_ENV, log: Log = print) -> str:
+    """Upload the fitted-method artifacts under `root` (`onionbench export`'s METHOD/MODEL folders)
+    to the model repo `repo` as one commit; return its id. Every artifact is checked (its tensors
+    against its sha256) before the first byte goes out."""
+    from benchmark.harness import artifacts
+
+    folders = artifacts.find(root)
+    for folder in folders:
+        artifacts.read(folder)
+    api = HfApi(endpoint=endpoint, token=_read_token(token_env))
+    try:
+        api.create_repo(repo, repo_type="model", exist_ok=True)
+        info = api.upload_folder(repo_id=repo, repo_type="model", folder_path=root,
+                                 allow_patterns=[f"**/{n}" for n in (artifacts.TENSORS, artifacts.SPEC, artifacts.CARD)],
+                                 commit_message=f"onionbench artifacts ({len(folders)})" + (f" ({tag})" if tag else ""))
+        if tag:
+            api.create_tag(repo, tag=tag, revision=info.oid, tag_message=f"onionbench {tag}")
+    except Exception as err:  # one line, never the token
+        raise _http_error(f"publishing artifacts to {repo}", err) from err
+    log(f"{len(folders)} artifact(s) -> {repo} @ {info.oid}" + (f" (tag {tag})" if tag else ""))
+    return info.oid
+
+
+def download_artifacts(repo: str, revision: str, *, endpoint: str | None = None,
+                       cache_dir: Path | None = None) -> Path:
+    """Fetch an artifacts repo at `revision` (pin a commit id for a citable result); every artifact
+    in it is checked; returns the local folder for `onionbench score --fitted`."""
+    from benchmark.harness import artifacts
+
+    folder = _snapshot(repo, revision, repo_type="model", endpoint=endpoint, cache_dir=cache_dir, allow_patterns=None)
+    for found in artifacts.find(folder):
+        artifacts.read(found)
+    return folder
+
+
 # ---------------------------------------------------------------------------------------- download
 
 
