@@ -12,7 +12,7 @@ from benchmark.hashing import file_sha256
 from benchmark.zoo.architectures import architecture, load_model, parse_name
 from benchmark.zoo.calibration import MEMBER_NAMES
 from benchmark.zoo.interface import repeat_correct
-from benchmark.zoo.registry import ZOO_DIR, load_registry, select, standard_set
+from benchmark.zoo.registry import ZOO_DIR, load_registry, save_registry, select, standard_set
 from benchmark.zoo.resolve import load_reference
 
 ENTRIES = load_registry()
@@ -100,3 +100,33 @@ def test_corrupt_weights_are_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(registry.ModelEntry, "embedded_folder", property(lambda e: tmp_path / e.name))
     with pytest.raises(OnionbenchError, match="sha256"):
         load_reference(name)
+
+
+def test_embed_copies_a_small_model_and_pins_a_large_one(tmp_path, monkeypatch):
+    """Issue 31 item 3: a finished model over the limit gets its sha256 and accuracy in the registry
+    but is not copied into the package (N=1024 is ~50 MB); one under it is embedded."""
+    import shutil
+
+    import benchmark.zoo.registry as registry
+
+    name = EMBEDDED[0]
+    source = tmp_path / "runs"
+    shutil.copytree(ZOO_DIR / name, source / name)
+    info = json.loads((source / name / "training.json").read_text())
+    reg = tmp_path / "registry.json"
+    entries = load_registry()
+    entries[name].sha256 = None  # as before embedding
+    save_registry(entries, reg)
+    size = (source / name / "model.safetensors").stat().st_size
+    monkeypatch.setattr(registry, "EMBED_LIMIT_BYTES", size - 1)  # this model counts as "large"
+    done = registry.embed(source, reg, tmp_path / "zoo")
+    assert done and "pinned, not embedded" in done[0] and not (tmp_path / "zoo" / name).exists()
+    pinned = load_registry(reg)[name]
+    assert pinned.sha256 == file_sha256(source / name / "model.safetensors")
+    assert pinned.test_accuracy == round(info["test_exact_match"], 4)
+    monkeypatch.setattr(registry, "EMBED_LIMIT_BYTES", size)  # mutation of the limit: now it is copied
+    entries = load_registry(reg)
+    entries[name].sha256 = None
+    save_registry(entries, reg)
+    assert registry.embed(source, reg, tmp_path / "zoo") == [name]
+    assert (tmp_path / "zoo" / name / "model.safetensors").exists()

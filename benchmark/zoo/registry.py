@@ -27,6 +27,9 @@ from benchmark.zoo.architectures import ModelName, architecture, model_name, rea
 
 REGISTRY_PATH = Path(__file__).parent / "registry.json"
 ZOO_DIR = Path(__file__).parent
+# A trained model whose weights are larger is pinned (sha256, records) but not copied into the package:
+# the wheel stays small, and `models download` fetches it from the Hub once published (issue 31 item 3).
+EMBED_LIMIT_BYTES = 20 * 2**20
 CORE_SIZES = (48, 64, 128, 256)
 EXTENDED_SIZES = (512, 1024)
 SEEDS = (0, 1, 2)
@@ -85,8 +88,9 @@ class Tier:
 TIERS = (
     Tier("core", "gru", CORE_SIZES, "to be trained on CPU with `onionbench models train`, then embedded"),
     Tier("extended", "gru", EXTENDED_SIZES,
-         "extended tier: to be trained on a GPU with `onionbench models train`, then published to the Hub "
-         "(`onionbench models publish --from`); not embedded (too large to ship in the package)"),
+         "extended tier: to be trained with `onionbench models train` (benchmarks/gpu_extended.sh on a GPU), then "
+         "`models embed` (N=512 is embedded in the repository, N=1024 pinned only: over 20 MB) and published to the "
+         "Hub (`onionbench models publish --from`); not shipped in the wheel"),
     Tier("lstm", "lstm", CORE_SIZES,
          "lstm tier: to be trained on CPU with `onionbench models train --architecture lstm`, then embedded"),
     Tier(calibration.TIER, "", (), "calibration tier: to be built with `python -m benchmark.zoo.calibrate runs/"
@@ -162,15 +166,19 @@ def finished(info: dict, entry: ModelEntry) -> bool:
     return recipe.get("kind") is None and info["steps_done"] == recipe["steps"] == FULL_RECIPE_STEPS
 
 
-def embed(source: Path) -> list[str]:
-    """Copy finished model folders from `source` into the zoo and refresh their entries."""
-    entries = load_registry()
+def embed(source: Path, registry_path: Path = REGISTRY_PATH, zoo_dir: Path | None = None) -> list[str]:
+    """Copy finished model folders from `source` into the zoo and refresh their entries.
+
+    A model over EMBED_LIMIT_BYTES (N=1024: ~50 MB) is pinned only: its sha256 and accuracy go into
+    the registry, its folder stays where it is, to be published (`models publish --from SOURCE`)."""
+    entries = load_registry(registry_path)
+    zoo_dir = ZOO_DIR if zoo_dir is None else zoo_dir
     done = []
     for folder in sorted(p for p in source.iterdir() if (p / "training.json").exists()):
         info = json.loads((folder / "training.json").read_text())
         if folder.name not in entries or not finished(info, entries[folder.name]):
             continue  # only the full recipe (or a finished calibration build) enters the zoo
-        target = ZOO_DIR / folder.name
+        target = zoo_dir / folder.name
         entry = entries[folder.name]
         found = read_config(folder)["architecture"]
         if found != entry.architecture:
@@ -178,15 +186,27 @@ def embed(source: Path) -> list[str]:
                                   f"{entry.architecture}; rename the folder or fix its config.json")
         if entry.sha256 is not None and entry.sha256 == info["sha256"] and target.exists():
             continue  # already embedded: nothing to copy or refresh
+        if (folder / "model.safetensors").stat().st_size > EMBED_LIMIT_BYTES:
+            _pin(entry, folder, info)
+            done.append(f"{folder.name} (pinned, not embedded: over {EMBED_LIMIT_BYTES // 2**20} MB; "
+                        f"publish it with `onionbench models publish --from {source}`)")
+            continue
         target.mkdir(parents=True, exist_ok=True)
         for file in MODEL_FILES:
             shutil.copy2(folder / file, target / file)
-        entry.sha256 = file_sha256(target / "model.safetensors")
-        entry.test_accuracy = round(info["test_exact_match"], 4)
-        entry.train_seconds = info["model_seconds"]
-        entry.hardware = info["hardware"]
+        _pin(entry, target, info)
         entry.plan = ""
         done.append(folder.name)
-    save_registry(entries)
+    save_registry(entries, registry_path)
     return done
+
+
+def _pin(entry: ModelEntry, folder: Path, info: dict) -> None:
+    """The registry facts of a finished model folder: weight sha256, test accuracy, training cost."""
+    entry.sha256 = file_sha256(folder / "model.safetensors")
+    entry.test_accuracy = round(info["test_exact_match"], 4)
+    entry.train_seconds = info["model_seconds"]
+    entry.hardware = info["hardware"]
+    if not (entry.embedded_folder / "model.safetensors").exists():
+        entry.plan = "pinned, not embedded (too large for the package): onionbench models download " + entry.name
 
