@@ -79,9 +79,10 @@ def html_table(table: Table) -> str:
             + "</table></div>")
 
 
-def plot_svg(rows: list[Row], track: str) -> str:
-    """One figure per track: metric against N, a panel per variant, a line per method and model group
-    (GRU core tier solid; other architectures and tiers dashed), std error bars."""
+def plot_svg(rows: list[Row], track: str, group: str = "") -> str:
+    """One figure per track and model group (issue 33 item 7: architectures apart): metric against N,
+    a panel per variant, a line per method, std error bars. group "": the GRU core tier; else a label
+    of `Row.others` such as "LSTM"."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,7 +92,7 @@ def plot_svg(rows: list[Row], track: str) -> str:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}  # same in every plot
     for ax, variant in zip(axes, VARIANT_ORDER):
-        _plot_panel(ax, rows, track, variant, colour)
+        _plot_panel(ax, rows, track, variant, colour, group)
     axes[0].set_ylabel(TRACK_LABEL[track])
     return _svg(fig, axes, right=0.8, legend_size=8)
 
@@ -258,17 +259,19 @@ def _curves(row: Row, track: str, variant: str) -> list[tuple[str, list[tuple[in
     return [(label, points) for label, points in curves if points]
 
 
-def _plot_panel(ax, rows: list[Row], track: str, variant: str, colour: dict[str, str]) -> None:
-    """A line per method and model group: solid for the GRU core tier, dashed for the others."""
+def _plot_panel(ax, rows: list[Row], track: str, variant: str, colour: dict[str, str], only: str = "") -> None:
+    """A line per method in one model group (dotted: a reference or hypothesis-free row)."""
     sizes: set[int] = set()
     for r in rows:
         if track not in r.tracks_attempted:
             continue
         for group, points in _curves(r, track, variant):
+            if group != only:
+                continue
             reference = r.hypothesis in ("reference", "none")  # a ceiling or a hypothesis-free line: dotted
             ax.errorbar([n for n, _ in points], [s.mean for _, s in points], yerr=[s.std or 0.0 for _, s in points],
-                        marker="s" if group else "o", linestyle=":" if reference else "--" if group else "-", capsize=3,
-                        label=f"{r.method} ({group})" if group else r.method, color=colour[r.method])
+                        marker="o", linestyle=":" if reference else "-", capsize=3, label=r.method,
+                        color=colour[r.method])
             sizes |= {n for n, _ in points}
     ax.set_xscale("log", base=2)
     ax.set_xticks(sorted(sizes), [str(n) for n in sorted(sizes)])
@@ -281,12 +284,17 @@ def _plot_panel(ax, rows: list[Row], track: str, variant: str, colour: dict[str,
 
 def _track_sections(rows: list[Row], tables: list[Table]) -> str:
     """Each track's table followed by its plot; then the method-size table."""
+    groups = sorted({g for r in rows for g in r.others if not g.endswith(UNPLOTTED)})
     parts = []
     for table in tables:
         track = table.id.removeprefix("track-")
-        plot = (f'<figure class="plot" data-track="{track}">{plot_svg(rows, track)}</figure>'
-                if track in TRACK_METRIC else "")
-        parts.append(html_table(table) + plot)
+        plots = ""
+        if track in TRACK_METRIC:
+            plots = f'<figure class="plot" data-track="{track}"><figcaption>GRU core tier</figcaption>' \
+                    f'{plot_svg(rows, track)}</figure>'
+            plots += "".join(f'<figure class="plot" data-group="{html.escape(g)}"><figcaption>{html.escape(g)}'
+                             f"</figcaption>{plot_svg(rows, track, g)}</figure>" for g in groups)
+        parts.append(html_table(table) + plots)
     return "".join(parts)
 
 

@@ -328,10 +328,14 @@ def _identity_at(refs: References, track: str, length: str) -> float | None:
     return recorded
 
 
+CALIBRATION_GROUP = "calibration tier"  # shown once, in its own section (calibration_tables), not among the others
+
+
 def other_tables(rows: list[Row]) -> list[Table]:
-    """One table per (architecture, tier) group and track, columns by model family (seeds averaged)."""
+    """One table per (architecture, tier) group and track, columns by model family (seeds averaged);
+    the calibration tier has its own section."""
     tables = []
-    for label in sorted({g for r in rows for g in r.others}):
+    for label in sorted({g for r in rows for g in r.others if not g.endswith(CALIBRATION_GROUP)}):
         members = [r for r in rows if label in r.others]
         for track in TRACK_METRIC:
             families = sorted({f for r in members for f in r.others[label][track]})
