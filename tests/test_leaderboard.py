@@ -533,7 +533,9 @@ def test_page_per_length_view(page):
 def test_page_other_architectures_have_their_own_tables(page):
     assert _ids(page, "group-lstm-read") == ["alpha@v1"]
     assert "lstm-h48-ar" in page.find_element("css selector", "#group-lstm-read thead").text
-    assert "alpha (LSTM)" in page.find_element("css selector", 'figure.plot[data-track="read"]').text  # dashed curve
+    lstm = page.find_element("css selector", 'figure.plot[data-group="LSTM"]').text  # its own plot, apart from the GRU's
+    assert "LSTM" in lstm and "alpha" in lstm
+
 
 
 def test_page_screenshot(page, tmp_path):

@@ -30,6 +30,7 @@ from benchmark.board.leaderboard import (
     Winner,
     board_rows,
     cell_text,
+    family,
     rank_text,
     row_id,
     sizes_of,
@@ -328,17 +329,16 @@ def _identity_at(refs: References, track: str, length: str) -> float | None:
     return recorded
 
 
-CALIBRATION_GROUP = "calibration tier"  # shown once, in its own section (calibration_tables), not among the others
-
-
-def other_tables(rows: list[Row]) -> list[Table]:
-    """One table per (architecture, tier) group and track, columns by model family (seeds averaged);
-    the calibration tier has its own section."""
+def other_tables(rows: list[Row], shown: frozenset[str] = frozenset()) -> list[Table]:
+    """One table per (architecture, tier) group and track, columns by model family (seeds averaged).
+    `shown`: families already in the calibration section, left out here (each model is shown once)."""
     tables = []
-    for label in sorted({g for r in rows for g in r.others if not g.endswith(CALIBRATION_GROUP)}):
+    for label in sorted({g for r in rows for g in r.others}):
         members = [r for r in rows if label in r.others]
         for track in TRACK_METRIC:
-            families = sorted({f for r in members for f in r.others[label][track]})
+            families = sorted({f for r in members for f in r.others[label][track]} - shown)
+            if not families:
+                continue
             body = [[Cell(r.method)] + [_other_cell(r, label, track, f) for f in families] for r in members]
             tables.append(Table(f"group-{_slug(label)}-{track}", f"{label}: {TRACK_LABEL[track]}",
                                 ["method"] + families, body, [r.row_id for r in members]))
@@ -429,7 +429,7 @@ def all_tables(rows: list[Row], refs: References, cal: Calibration | None = None
             "lengths": [length_table(rows, t, refs) for t in TRACK_METRIC]
             + [t for track in POSITION_TRACKS if (t := position_table(rows, track)) is not None],
             "calibration": calibration_tables(cal) if cal is not None else [],
-            "others": other_tables(rows)}
+            "others": other_tables(rows, frozenset(family(m) for m in cal.models) if cal is not None else frozenset())}
 
 
 # --- Markdown ---
