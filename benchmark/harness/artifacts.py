@@ -29,12 +29,10 @@ import torch
 
 from benchmark.errors import OnionbenchError
 from benchmark.harness import declared
-from benchmark.harness.cell import Evaluation, ScoreSettings, _prepare, _score, _unshuffle, shipped_evaluation
+from benchmark.harness.cell import Evaluation, ScoreSettings, score_in_process, shipped_evaluation
 from benchmark.harness.context import identity_by_length, identity_metrics, kept_by_length, oracle_metrics
-from benchmark.harness.protocol import answer_queries
 from benchmark.harness.record_fields import base_record
 from benchmark.harness.records import seal
-from benchmark.harness.tracks import TRACKS
 
 ARTIFACT_VERSION = 1
 TENSORS, SPEC, CARD = "intervention.safetensors", "spec.json", "README.md"
@@ -129,12 +127,10 @@ def score(artifact: Artifact, model: torch.nn.Module, provenance: dict, *,
                   interchange_reads=_reads(decl))
     record["environment"]["sandbox"] = NO_CODE
     start = time.perf_counter()
-    ctx, queries, orders, public = _prepare(model, evaluation)
+    ctx = score_in_process(declared.DeclaredMethod(decl), model, evaluation, record, seed=settings.seed)
     record["bounds"] = {"oracle": oracle_metrics(ctx), "identity": identity_metrics(ctx),
                         "identity_by_length": identity_by_length(ctx)}
     record["kept_by_length"] = kept_by_length(ctx)
-    answers = answer_queries(declared.DeclaredMethod(decl), public, seed=settings.seed)
-    _score(ctx, queries, {n: _unshuffle(a, orders[n]) for n, a in answers.items() if n in TRACKS}, record)
     record["eval_seconds"] = round(time.perf_counter() - start, 2)
     return seal(record)
 

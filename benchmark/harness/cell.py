@@ -136,21 +136,32 @@ def _prepare(model: torch.nn.Module, evaluation: Evaluation) -> tuple[
     return ctx, queries, orders, public
 
 
-def score_fitted(method: object, model: torch.nn.Module, evaluation: Evaluation, *, seed: int = 0) -> dict:
-    """{"metrics", "by_length", "kept_by_length"} of an already fitted method, scored in this process.
+def score_in_process(method: object, model: torch.nn.Module, evaluation: Evaluation, record: dict, *,
+                     seed: int = 0) -> ModelContext:
+    """Answer every track with an already fitted `method` in this process and score it into `record`
+    (metrics, by_length, by_position, tracks_attempted, outcomes_sha256); returns the model's context.
 
-    kept_by_length gives the number of cases behind each per-length rate (for intervals).
-
-    Why it exists: a research script that follows one long fit (benchmarks/long_schedule.py)
-    scores snapshots of it without re-fitting each one. The scoring is the cell's own
-    (same queries, shuffle, checks and metrics), but there is no isolation, no pickle round
-    trip and no record: for trusted baselines only, never for the leaderboard.
+    Why it exists: the two callers that hold a fitted method rather than a sealed cell (a research
+    script's snapshots, and `score --fitted` of a declared artifact) score exactly as the cell does:
+    the same queries, shuffle, checks and metrics. There is no isolation and no pickle round trip,
+    so only trusted objects (baselines, or the harness's own DeclaredMethod) come here.
     """
     ctx, queries, orders, public = _prepare(model, evaluation)
     answers = answer_queries(method, public, seed=seed)
     answers = {name: _unshuffle(a, orders[name]) for name, a in answers.items() if name in TRACKS}
+    _score(ctx, queries, answers, record)
+    return ctx
+
+
+def score_fitted(method: object, model: torch.nn.Module, evaluation: Evaluation, *, seed: int = 0) -> dict:
+    """{"metrics", "by_length", "kept_by_length"} of an already fitted method, scored in this process.
+
+    kept_by_length gives the number of cases behind each per-length rate (for intervals).
+    For research scripts (benchmarks/long_schedule.py scores snapshots of one long fit without
+    re-fitting each); never for the leaderboard (see `score_in_process`).
+    """
     out: dict = {"metrics": dict.fromkeys(TRACKS), "by_length": {}}
-    _score(ctx, queries, answers, out)
+    ctx = score_in_process(method, model, evaluation, out, seed=seed)
     return {"metrics": out["metrics"], "by_length": out["by_length"], "kept_by_length": kept_by_length(ctx)}
 
 
@@ -243,4 +254,4 @@ def cell_inputs(spec: MethodSpec, test: Sequences, settings: ScoreSettings, para
 
 
 __all__ = ["DEFAULT_BUDGET", "Evaluation", "ScoreSettings", "cell_inputs", "fresh_evaluation", "one_line",
-           "run_cell", "score_fitted", "shipped_evaluation"]
+           "run_cell", "score_fitted", "score_in_process", "shipped_evaluation"]
