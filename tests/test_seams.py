@@ -62,6 +62,15 @@ def test_the_published_schema_is_built_from_the_track_registry():
     assert SCHEMA_PATH.read_text() == schema_text(), "run `python -m benchmark.harness.schema` to refresh it"
 
 
+def test_every_hypothesis_a_method_may_declare_is_one_a_record_may_carry():
+    """reencode-distil declares "none"; its records were refused when the schema's list was a copy."""
+    import json
+
+    from benchmark.harness.submission import HYPOTHESES
+
+    assert json.loads(SCHEMA_PATH.read_text())["properties"]["method"]["properties"]["hypothesis"]["enum"] == list(HYPOTHESES)
+
+
 class ReversedExecutor:
     """A toy executor: the cells in reverse order, one at a time."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 
 from benchmark.harness.records import RECORD_VERSION, SCHEMA_PATH
+from benchmark.harness.submission import HYPOTHESES
 from benchmark.harness.tracks import DECLARABLE, TRACKS
 from benchmark.harness.tracks.base import schema_fragment
 
@@ -20,7 +21,7 @@ _RATES = {"type": "object", "additionalProperties": {"$ref": "#/$defs/rate"}}
 def _method() -> dict:
     return {"type": "object",
             "required": ["name", "hypothesis", "baseline", "source_sha256", "params", "entry", "url", "authors"],
-            "properties": {"name": {"type": "string"}, "hypothesis": {"enum": ["linear", "onion", "other", "floor", "reference"]},
+            "properties": {"name": {"type": "string"}, "hypothesis": {"enum": list(HYPOTHESES)},
                            "baseline": {"type": "boolean"}, "source_sha256": _SHA, "params": {"type": "object"},
                            "entry": {"type": "string"}, "url": {"type": "string"},
                            "authors": {"type": "array", "items": {"type": "string"}}}}
