@@ -286,3 +286,73 @@ def test_score_fitted_on_an_exported_baseline_reproduces_its_committed_record(tm
         for track, values in committed["metrics"].items():
             for key, value in (values or {}).items():
                 assert again["metrics"][track][key] == pytest.approx(value, abs=0.01), (track, key)
+
+
+@pytest.mark.slow
+def test_a_forged_or_broken_artifact_is_refused_in_one_line_and_the_others_still_score(tmp_path, capsys):
+    """Cheater's view of score --fitted: spec.json is the submitter's file (its sha256 covers the
+    tensors, not the method block), so a record may take from it only what is checked:
+    - a name with path parts would write a record outside RESULTS/METHOD/;
+    - a baseline's name with other code's source would sit, up to date, in the baseline's row;
+    - "baseline": true under the submitter's own name would rank it as a baseline;
+    - a spec without its head, or garbage tensors with a matching sha256, must not crash the run.
+    Each is one line on stderr and a non-zero exit; the good artifact is still scored, with a size."""
+    import json
+
+    from benchmark.cli import main
+    from benchmark.harness import artifacts
+
+    art = tmp_path / "art"
+    assert main(["export", str(EXAMPLE), "--models", "gru-h48-ar-s0", "--out", str(art)]) == 0
+    good = art / "declared-means" / "gru-h48-ar-s0"
+
+    def forge(name: str, change) -> None:
+        folder = art / name / "gru-h48-ar-s0"
+        shutil.copytree(good, folder)
+        spec = json.loads((folder / artifacts.SPEC).read_text())
+        change(spec, folder)
+        (folder / artifacts.SPEC).write_text(json.dumps(spec))
+
+    forge("escape", lambda s, f: s["method"].update(name="../../../escaped"))
+    forge("poser", lambda s, f: s["method"].update(name="random-subspace"))
+    forge("self-made-baseline", lambda s, f: s["method"].update(name="self-made-baseline", baseline=True))
+    forge("headless", lambda s, f: s.pop("head"))
+
+    def garbage(spec: dict, folder: Path) -> None:
+        (folder / artifacts.TENSORS).write_bytes(b"not safetensors at all")
+        spec["sha256"] = __import__("hashlib").sha256(declared.join(spec["head"], b"not safetensors at all")).hexdigest()
+
+    forge("garbage", garbage)
+    capsys.readouterr()
+    results = tmp_path / "res"
+    assert main(["score", "--fitted", str(art), "--results", str(results)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 4 and all(line.startswith("onionbench: ") for line in err), err
+    assert any("'../../../escaped'" in line for line in err)
+    assert any("not exported from that method's current source" in line for line in err)
+    assert any("lacks or mistypes head" in line for line in err)
+    assert any("not a usable declaration" in line for line in err)
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.json") if "art" not in p.parts)
+    assert written == ["res/declared-means/gru-h48-ar-s0.json", "res/self-made-baseline/gru-h48-ar-s0.json"]
+    made = json.loads((results / "self-made-baseline" / "gru-h48-ar-s0.json").read_text())
+    assert made["method"]["baseline"] is False  # spec.json said true; only a discovered baseline's folder may
+    assert made["fit"]["description_length"]["model_bytes"] > 0  # so the row has a size (Pareto view)
+
+
+def test_score_fitted_refuses_the_fit_flags_it_would_ignore(tmp_path):
+    from benchmark.cli import main
+    from benchmark.errors import OnionbenchError
+
+    with pytest.raises(OnionbenchError, match="--fresh, --device would be ignored"):
+        from benchmark.cli.fitted import cmd_score_fitted
+        from benchmark.harness.defaults import DEFAULT_BUDGET
+        cmd_score_fitted(__import__("argparse").Namespace(fresh=True, force=False, device="cuda", budget=DEFAULT_BUDGET,
+                                                          folder=[str(tmp_path)], results=None, seed=0))
+    assert main(["score", "--fitted", str(tmp_path), "--fresh"]) != 0
+
+
+def test_export_refuses_a_model_folder_it_could_not_name_again(tmp_path):
+    from benchmark.cli import main
+
+    assert main(["export", str(EXAMPLE), "--models", str(CHECK_AR), "--out", str(tmp_path)]) != 0
+    assert not any(tmp_path.iterdir())

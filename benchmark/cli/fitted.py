@@ -22,6 +22,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     spec = resolve(args.method)
     models = select(args.models)
+    folders = [m for m in models if Path(m).is_dir()]
+    if folders:
+        raise OnionbenchError(f"export takes registry models only, not folders ({', '.join(folders)}): "
+                              "score --fitted loads the model an artifact names from the registry")
     require_available(models)
     out = Path(args.out)
     rows, failed = [], []
@@ -46,27 +50,44 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_score_fitted(args: argparse.Namespace) -> int:
-    """Score artifacts (no fit, no method code): records to RESULTS/METHOD/MODEL.json."""
+    """Score artifacts (no fit, no method code): records to RESULTS/METHOD/MODEL.json.
+
+    A bad artifact is reported in one line and skipped; the others are still scored.
+    """
     from benchmark.harness import artifacts
     from benchmark.harness.cell import ScoreSettings
-    from benchmark.harness.defaults import scratch_results
+    from benchmark.harness.defaults import DEFAULT_BUDGET, scratch_results
     from benchmark.harness.records import record_path, write_atomic
+    from benchmark.harness.submission import discover
     from benchmark.zoo.resolve import load_reference
 
+    ignored = [flag for flag, on in (("--fresh", args.fresh), ("--force", args.force), ("--device", args.device != "cpu"),
+                                     ("--budget", args.budget != DEFAULT_BUDGET)) if on]
+    if ignored:
+        raise OnionbenchError(f"score --fitted does not fit, so {', '.join(ignored)} would be ignored; drop "
+                              f"{'it' if len(ignored) == 1 else 'them'} (the fit's settings are the exporting cell's)")
     folders = [f for root in args.folder for f in artifacts.find(Path(root))]
     results = Path(args.results or scratch_results())
+    known = discover()
     print(f"scoring {len(folders)} fitted artifact(s) without fitting (harness code only); records -> {results}")
-    rows = []
+    rows, failed = [], []
     for folder in folders:
-        art = artifacts.read(folder)
-        model, provenance = load_reference(art.spec["model"]["name"])
-        rec = artifacts.score(art, model, provenance, settings=ScoreSettings(seed=args.seed))
+        try:
+            art = artifacts.read(folder)
+            is_baseline = artifacts.claim(art, known)
+            model, provenance = load_reference(art.spec["model"]["name"])
+            rec = artifacts.score(art, model, provenance, is_baseline=is_baseline, settings=ScoreSettings(seed=args.seed))
+        except OnionbenchError as err:
+            failed.append(str(err))
+            continue
         write_atomic(record_path(results, rec["method"]["name"], rec["model"]["name"]), rec)
         same = rec["metrics"] == art.spec["metrics"]
         rows.append([rec["method"]["name"], rec["model"]["name"], _headline(rec), "yes" if same else "NO"])
     print(tabulate(rows, headers=["method", "model", "write / interchange IIA", "= exported metrics"],
                    disable_numparse=True))
-    return 0
+    for line in failed:
+        print(f"onionbench: {line}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _headline(rec: dict) -> str:

@@ -28,11 +28,13 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import OnionbenchError
-from benchmark.harness import declared
-from benchmark.harness.cell import Evaluation, ScoreSettings, score_in_process, shipped_evaluation
+from benchmark.harness import declared, supervisor
+from benchmark.harness.cell import Evaluation, ScoreSettings, interchange_reads, score_in_process, shipped_evaluation
 from benchmark.harness.context import identity_by_length, identity_metrics, kept_by_length, oracle_metrics
+from benchmark.harness.isolation import model_bytes
 from benchmark.harness.record_fields import base_record
 from benchmark.harness.records import seal
+from benchmark.harness.submission import HYPOTHESES, NAME
 
 ARTIFACT_VERSION = 1
 TENSORS, SPEC, CARD = "intervention.safetensors", "spec.json", "README.md"
@@ -70,19 +72,71 @@ def write(folder: Path, record: dict, blob: bytes) -> Path:
 
 
 def read(folder: Path) -> Artifact:
-    """Load and check an artifact folder (ArtifactError with the reason otherwise)."""
+    """Load and check an artifact folder (ArtifactError with the reason otherwise).
+
+    Everything in it is untrusted: spec.json's sha256 only shows that the tensors were not
+    changed after spec.json was written, not who wrote it. So the fields a record copies are
+    checked for shape here, and the declaration is parsed by the harness (`load_declaration`).
+    """
     try:
         spec = json.loads((folder / SPEC).read_text())
         tensors = (folder / TENSORS).read_bytes()
     except (OSError, ValueError) as err:
         raise ArtifactError(f"{folder}: not an artifact ({err}); `onionbench export` writes {SPEC} and {TENSORS}") from None
-    if spec.get("artifact_version") != ARTIFACT_VERSION:
-        raise ArtifactError(f"{folder}: artifact version {spec.get('artifact_version')!r}, this harness reads "
-                            f"{ARTIFACT_VERSION}")
+    if not isinstance(spec, dict) or spec.get("artifact_version") != ARTIFACT_VERSION:
+        version = spec.get("artifact_version") if isinstance(spec, dict) else None
+        raise ArtifactError(f"{folder}: artifact version {version!r}, this harness reads {ARTIFACT_VERSION}")
+    _check_fields(folder, spec)
     blob = declared.join(spec["head"], tensors)
     if hashlib.sha256(blob).hexdigest() != spec["sha256"]:
         raise ArtifactError(f"{folder}: the tensors do not match spec.json's sha256 (edited or truncated)")
     return Artifact(folder, blob, spec)
+
+
+def _check_fields(folder: Path, spec: dict) -> None:
+    """The spec.json fields a record is built from, with the types `base_record` expects."""
+    shapes = {"head": dict, "sha256": str, "method": dict, "model": dict, "fit": dict, "metrics": dict}
+    bad = [k for k, kind in shapes.items() if not isinstance(spec.get(k), kind)]
+    method = spec.get("method") if isinstance(spec.get("method"), dict) else {}
+    for key, kind in (("name", str), ("hypothesis", str), ("baseline", bool), ("source_sha256", str),
+                      ("params", dict), ("entry", str), ("url", str), ("authors", list)):
+        if not isinstance(method.get(key), kind):
+            bad.append(f"method.{key}")
+    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    bad += [f"model.{k}" for k in ("name", "sha256") if not isinstance(model.get(k), str)]
+    if bad:
+        raise ArtifactError(f"{folder}: spec.json lacks or mistypes {', '.join(bad)}; re-export it with `onionbench export`")
+    if not NAME.match(method["name"]) or method["hypothesis"] not in HYPOTHESES:
+        raise ArtifactError(f"{folder}: method name {method['name']!r} or hypothesis {method['hypothesis']!r} is not "
+                            f"one a method.toml may carry (names: {NAME.pattern}; hypotheses: {', '.join(HYPOTHESES)})")
+
+
+def claim(artifact: Artifact, known: dict) -> bool:
+    """Whether the record may call the artifact a baseline; ArtifactError if it poses as another method.
+
+    `known` is the discovered methods by name (`submission.discover`). An artifact named after
+    a discovered method must carry that folder's current source sha256 (then its `baseline`
+    flag is the folder's); any other name is a submission's, never a baseline. Why: the
+    record's method block comes from spec.json, which anyone can write; a forged one could
+    otherwise sit in a baseline's row, up to date and unflagged.
+    """
+    method = artifact.spec["method"]
+    spec = known.get(method["name"])
+    if spec is None:
+        return False
+    if spec.source_sha256() != method["source_sha256"]:
+        raise ArtifactError(f"{artifact.folder}: named {method['name']!r}, but not exported from that method's "
+                            f"current source ({spec.folder}); re-export it, or give your method its own name")
+    return bool(spec.is_baseline)
+
+
+def load_declaration(artifact: Artifact, state_dim: int) -> declared.Declaration:
+    """The harness's parse of the artifact's declaration; any failure is one ArtifactError."""
+    try:
+        return declared.load(artifact.blob, state_dim)
+    except Exception as err:  # untrusted bytes: safetensors, JSON and shape checks may all refuse
+        raise ArtifactError(f"{artifact.folder}: not a usable declaration ({type(err).__name__}: "
+                            f"{str(err).splitlines()[0] if str(err) else ''})") from None
 
 
 def find(root: Path) -> list[Path]:
@@ -98,8 +152,8 @@ def find(root: Path) -> list[Path]:
 class _Spec:
     """The method fields of the exporting cell's record, shaped as `base_record` reads a MethodSpec."""
 
-    def __init__(self, method: dict) -> None:
-        self.name, self.hypothesis, self.is_baseline = method["name"], method["hypothesis"], method["baseline"]
+    def __init__(self, method: dict, is_baseline: bool) -> None:
+        self.name, self.hypothesis, self.is_baseline = method["name"], method["hypothesis"], is_baseline
         self.entry, self.url, self.authors = method["entry"], method["url"], method["authors"]
         self._source = method["source_sha256"]
 
@@ -107,24 +161,28 @@ class _Spec:
         return self._source
 
 
-def score(artifact: Artifact, model: torch.nn.Module, provenance: dict, *,
+def score(artifact: Artifact, model: torch.nn.Module, provenance: dict, *, is_baseline: bool = False,
           settings: ScoreSettings = ScoreSettings(), evaluation: Evaluation | None = None) -> dict:
     """A sealed record for the artifact on `model`: the cell's own queries, checks and metrics,
-    answered by the harness's `DeclaredMethod` in this process (no method code exists to run)."""
+    answered by the harness's `DeclaredMethod` in this process (no method code exists to run).
+
+    is_baseline: what `claim` allowed (never spec.json's own word)."""
     if artifact.spec["model"]["sha256"] != provenance["sha256"]:
         raise ArtifactError(f"{artifact.folder}: fitted on {artifact.spec['model']['name']} "
                             f"({artifact.spec['model']['sha256'][:12]}), not on these weights ({provenance['sha256'][:12]})")
     evaluation = evaluation or shipped_evaluation(settings)
     method_fields = artifact.spec["method"]
-    record = base_record(_Spec(method_fields), provenance, model, evaluation.test, evaluation.name,
+    record = base_record(_Spec(method_fields, is_baseline), provenance, model, evaluation.test, evaluation.name,
                          method_fields["params"], seed=settings.seed, budget=artifact.spec["fit"]["budget"],
                          plan_seed=evaluation.plan_seed)
-    decl = declared.load(artifact.blob, int(model.state_dim))  # type: ignore[arg-type]
-    fit = {k: artifact.spec["fit"][k] for k in ("seconds", "sequences_drawn", "budget") if k in artifact.spec["fit"]}
-    record["fit"] = {**fit, "declaration": {"forms": {op: n for op, (n, _) in decl.operations().items()},
-                                            **declared.size(decl)}, "artifact_sha256": artifact.sha256}
+    decl = load_declaration(artifact, int(model.state_dim))  # type: ignore[arg-type]
+    fit = {k: artifact.spec["fit"][k] for k in ("seconds", "sequences_drawn", "budget")
+           if isinstance(artifact.spec["fit"].get(k), (int, float)) and not isinstance(artifact.spec["fit"][k], bool)}
+    forms = {op: n for op, (n, _) in decl.operations().items()}
+    record["fit"] = {**fit, "declaration": {"forms": forms, **declared.size(decl)}, "artifact_sha256": artifact.sha256,
+                     "description_length": description_length(artifact.blob, model)}
     record.update(method_kind="declared", method_parameters=record["fit"]["declaration"]["parameters"],
-                  interchange_reads=_reads(decl))
+                  interchange_reads=interchange_reads(None, {"forms": forms}))
     record["environment"]["sandbox"] = NO_CODE
     start = time.perf_counter()
     ctx = score_in_process(declared.DeclaredMethod(decl), model, evaluation, record, seed=settings.seed)
@@ -135,9 +193,11 @@ def score(artifact: Artifact, model: torch.nn.Module, provenance: dict, *,
     return seal(record)
 
 
-def _reads(decl: declared.Declaration) -> bool | None:
-    op = decl.operations().get("interchange")
-    return None if op is None else op[0] in declared.READ_WRITE
+def description_length(blob: bytes, model: torch.nn.Module) -> dict:
+    """As the supervisor measures a sealed cell's (lzma bytes of what scoring receives against
+    the model's weight bytes); an artifact has no method folder, so the blob alone. Without
+    it the row has no size and never reaches the Pareto view."""
+    return supervisor.description_length(blob, None, model_bytes(model))
 
 
 def _card(spec: dict) -> str:

@@ -209,7 +209,7 @@ def _run_in_process(job: FitJob, model: torch.nn.Module, public: dict[str, Tenso
                             kind=fitted.kind, declaration=fitted.declaration, blob=fitted.blob)
 
 
-def interchange_reads(spec: MethodSpec, declaration: dict | None) -> bool | None:
+def interchange_reads(spec: MethodSpec | None, declaration: dict | None) -> bool | None:
     """Does the method's INTERCHANGE call its own read (issue 29 item 5)? A declaration's
     interchange form says so; an open method states it in method.toml (None: not stated,
     or no interchange). Reading both states and rewriting is a different operation from
@@ -217,7 +217,7 @@ def interchange_reads(spec: MethodSpec, declaration: dict | None) -> bool | None
     if declaration is not None:
         form = declaration["forms"].get("interchange")
         return None if form is None else form in declared.READ_WRITE
-    return spec.interchange_reads
+    return None if spec is None else spec.interchange_reads
 
 
 def one_line(err: BaseException) -> str:

@@ -96,15 +96,19 @@ def run_isolated(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors]
             raise
 
 
+def model_bytes(model: torch.nn.Module) -> int:
+    """The model's weight bytes: what a method's size is measured against."""
+    return sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+
+
 def _frames(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], seed: int, limits: Limits,
             keep_blob: bool = False) -> bytes:
     """What the supervisor receives on stdin (see its docstring), as channel frames."""
     fit_job = io.BytesIO()
     torch.save({"job": job, "model": model, "memory_gb": limits.memory_gb}, fit_job)
     root = bwrap.module_root(type(model).__module__)  # a custom model's module must import in the fit process
-    model_bytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     meta = {"folder": job.folder, "gpu": job.device != "cpu", "fit_paths": [str(root)] if root else [],
-            "model_bytes": model_bytes, "keep_blob": keep_blob}
+            "model_bytes": model_bytes(model), "keep_blob": keep_blob}
     head = {"folder": job.folder, "seed": seed, "memory_gb": limits.memory_gb,
             "state_dim": int(model.state_dim)}  # type: ignore[arg-type]
     frames = [channel.encode(b"META", json.dumps(meta).encode()), channel.encode(b"PRNT", fingerprints(model).dumps()),

@@ -39,7 +39,7 @@ OPTIONAL = ("params", "check_params")  # tables of keyword arguments
 FLAGS = ("interchange_reads",)  # optional statements (bool)
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 METHOD_ROOTS = ("baselines", "submissions")
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")  # a method name: also a results folder, so no path parts
 
 
 class SubmissionError(OnionbenchError):
@@ -144,7 +144,7 @@ def load_spec(folder: Path | str) -> MethodSpec:
 
 
 def _validate(meta: dict, toml_path: Path, folder: Path) -> None:
-    if not isinstance(meta["name"], str) or not _NAME.match(meta["name"]):
+    if not isinstance(meta["name"], str) or not NAME.match(meta["name"]):
         raise SubmissionError(f"{toml_path}: name {meta['name']!r} must be lowercase letters, digits and dashes")
     if meta["hypothesis"] not in HYPOTHESES:
         raise SubmissionError(f"{toml_path}: hypothesis {meta['hypothesis']!r} is not one of {', '.join(HYPOTHESES)}")

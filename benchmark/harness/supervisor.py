@@ -271,7 +271,7 @@ def _after_fit(cell: Cell, fitted: _Reader, scorer: int, prints: Fingerprints) -
         return _refuse(cell, f"fit wrote to its result channel out of turn ({b','.join(kinds).decode(errors='replace')})")
     info, blob = json.loads(frames[1][1]), frames[2][1]
     cell.report["fitted_bytes"] = len(blob)
-    cell.report["description_length"] = _description_length(blob, Path(cell.meta["folder"]), cell.meta["model_bytes"])
+    cell.report["description_length"] = description_length(blob, Path(cell.meta["folder"]), cell.meta["model_bytes"])
     (cell.jobdir / "fit.json").write_bytes(json.dumps(info).encode())
     refused = scan_blob(blob, prints)
     return blob if refused is None else _refuse(cell, refused)
@@ -283,9 +283,10 @@ def _refuse(cell: Cell, why: str) -> bytes | None:
     return None
 
 
-def _description_length(blob: bytes, folder: Path, model_bytes: int) -> dict:
-    """lzma bytes of what scoring receives (the fitted bytes and the method folder), against the model's."""
-    files = b"".join(p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts)
+def description_length(blob: bytes, folder: Path | None, model_bytes: int) -> dict:
+    """lzma bytes of what scoring receives (the fitted bytes and the method folder, if any), against the model's."""
+    files = b"" if folder is None else b"".join(
+        p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts)
     size = len(lzma.compress(blob + files, preset=6))
     return {"bytes": size, "model_bytes": model_bytes, "ratio": round(size / model_bytes, 4) if model_bytes else None}
 
