@@ -248,6 +248,15 @@ def test_fitted_artifacts_round_trip_through_the_hub(hub, tmp_path, capsys):
     again = artifacts.score(fetched, model, provenance)
     assert again["metrics"] == rec["metrics"]
     assert main(["models", "publish", "--artifacts", str(root), "--endpoint", hub.upload.url]) == 2  # no --repo
+    # one artifact folder as the root: its own files are uploaded (the **/ patterns alone matched none)
+    assert main(["models", "publish", "--artifacts", str(root / "declared-means" / AR), "--repo", f"{ORG}/one",
+                 "--endpoint", hub.upload.url, "--token-env", TOKEN_ENV]) == 0
+    one = capsys.readouterr().out.strip().rsplit("@ ", 1)[1].split()[0]
+    single = hublib.download_artifacts(f"{ORG}/one", one, endpoint=hub.olah.url, cache_dir=tmp_path / "cache")
+    assert artifacts.read(single).blob == blobs[0]
+    # models (not artifacts) need an organisation: without one the repos were named "None/<model>"
+    assert main(["models", "publish", "--endpoint", hub.upload.url, "--token-env", TOKEN_ENV]) == 2
+    assert "needs --org" in capsys.readouterr().err
 
 
 # runs last: it stops the servers

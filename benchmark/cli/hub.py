@@ -18,7 +18,9 @@ def _cmd_publish(args: argparse.Namespace) -> int:
         publish_artifacts(Path(args.artifacts), args.repo, endpoint=args.endpoint, tag=args.tag,
                           token_env=args.token_env)
         return 0
-
+    if not args.org:
+        raise OnionbenchError("models publish needs --org ORG (the project's is onionbench), or --artifacts DIR --repo "
+                              "ORG/NAME for fitted artifacts")
     publish(args.models, org=args.org, endpoint=args.endpoint, tag=args.tag, token_env=args.token_env,
             registry_path=Path(args.registry), source=Path(args.source) if args.source else None,
             splits=not args.no_splits)

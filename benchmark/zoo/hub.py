@@ -222,7 +222,8 @@ def publish_artifacts(root: Path, repo: str, *, endpoint: str | None = None, tag
     try:
         api.create_repo(repo, repo_type="model", exist_ok=True)
         info = api.upload_folder(repo_id=repo, repo_type="model", folder_path=root,
-                                 allow_patterns=[f"**/{n}" for n in (artifacts.TENSORS, artifacts.SPEC, artifacts.CARD)],
+                                 allow_patterns=[pattern for n in (artifacts.TENSORS, artifacts.SPEC, artifacts.CARD)
+                                                 for pattern in (n, f"**/{n}")],  # root itself may be one artifact
                                  commit_message=f"onionbench artifacts ({len(folders)})" + (f" ({tag})" if tag else ""))
         if tag:
             api.create_tag(repo, tag=tag, revision=info.oid, tag_message=f"onionbench {tag}")
