@@ -217,6 +217,22 @@ def test_the_pareto_view_names_rows_no_smaller_row_beats():
     assert "Pareto-optimal rows: hypothesis board: small-good;" in md
 
 
+def test_the_plotted_front_is_the_hypothesis_boards_marked_rows_and_ignores_open_rows():
+    """The page's front line and LEADERBOARD.md's Pareto column must agree: an open row (another
+    board, never compared) or a stale one may not bend the hypothesis board's front."""
+    from benchmark.board import page
+
+    small = _kind(_sized(_core("small-good", 0.9, 0.7, 0.6), 0.1), method_kind="declared")
+    big = _kind(_sized(_core("big-best", 0.9, 0.9, 0.9), 2.0), method_kind="declared")
+    copier = _kind(_sized(_core("copier", 0.99, 0.99, 0.99), 0.05), method_kind="open")
+    rows = build_rows(small + big + copier, REGISTRY)
+    marked = sorted((r.relative_size_overall, r.headline.mean) for r in rows
+                    if r.pareto and r.causal_board == "intervention")
+    members = [r for r in rows if r.causal_board is not None]
+    front = page._front(page._pareto_points(members, "headline", None))
+    assert [round(s, 6) for s, _ in front] == [round(s, 6) for s, _ in marked] == [0.1, 2.0]
+
+
 def test_interchange_by_read_is_marked_and_the_native_swaps_have_their_own_table():
     onion = _kind(_core("onion", 0.9, 0.8, 0.7), interchange_reads=True)
     das = _kind(_core("das", 0.5, 0.4, 0.3), interchange_reads=False)

@@ -478,13 +478,17 @@ def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None,
     return order + [r for r in board_rows(rows, "read") if r not in order]
 
 
+def pareto_eligible(row: Row) -> bool:
+    """A row that may sit on a Pareto front: complete, up to date, and not a reference line."""
+    return row.complete and not row.stale and row.hypothesis != REFERENCE
+
+
 def mark_pareto(rows: list[Row]) -> None:
     """Set `pareto` on the complete, non-reference rows that no other such row dominates
     (at most its size and at least its headline, one strictly): the smallest hypothesis for
     each level of success (Voita & Titov 2020; Pimentel et al. 2020 put a probe's result beside
     its complexity)."""
-    pts = [(r, r.relative_size_overall, r.headline.mean) for r in rows if r.complete and not r.stale
-           and r.hypothesis != REFERENCE
+    pts = [(r, r.relative_size_overall, r.headline.mean) for r in rows if pareto_eligible(r)
            and r.headline is not None and r.relative_size_overall is not None]
     for r, size, score in pts:
         r.pareto = not any(s <= size and h >= score and (s < size or h > score) for o, s, h in pts if o is not r)

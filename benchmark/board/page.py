@@ -12,7 +12,7 @@ import io
 import re
 
 from benchmark.board.calibration import Calibration
-from benchmark.board.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, References, Row, Stat
+from benchmark.board.leaderboard import TRACK_LABEL, TRACK_METRIC, VARIANT_ORDER, References, Row, Stat, pareto_eligible
 from benchmark.board.render import CALIBRATION_TITLE, HOW_TO_READ, Cell, Table, all_tables
 from benchmark.task import BENCHMARK_VERSION
 
@@ -141,8 +141,10 @@ def _pareto_points(rows: list[Row], metric: str, stratum: tuple[str, str] | None
 
 
 def _front(points: list[tuple[Row, float, float]]) -> list[tuple[float, float]]:
-    """The Pareto front of the non-reference points, by size: each point no smaller row beats."""
-    pts = sorted((s, h) for r, s, h in points if r.hypothesis != "reference")
+    """The hypothesis board's Pareto front among the points, by size: each point no smaller row
+    beats. The rows are those `mark_pareto` may mark (open rows are drawn, but the two boards
+    are never compared, so they make no front)."""
+    pts = sorted((s, h) for r, s, h in points if r.causal_board == "intervention" and pareto_eligible(r))
     front, best = [], -1.0
     for s, h in pts:
         if h > best:
