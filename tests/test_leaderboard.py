@@ -252,6 +252,33 @@ def test_a_row_whose_method_changed_since_scoring_is_stale_and_unranked():
     assert unflagged["alpha"].rank == 1
 
 
+def test_a_broken_method_folder_does_not_stop_the_leaderboard_build(tmp_path):
+    """A submission whose method.toml does not parse used to abort `onionbench leaderboard` (the
+    stale check called discover(), which raises): one bad folder hid every row. Now it is named
+    in one line and the board is built from the records."""
+    from benchmark.harness.submission import source_hashes
+
+    (tmp_path / "baselines").mkdir()
+    for name, toml in (("good", GOOD_TOML), ("broken", "name = [unclosed")):
+        folder = tmp_path / "submissions" / name
+        folder.mkdir(parents=True)
+        (folder / "method.toml").write_text(toml)
+        (folder / "method.py").write_text("class M:\n    pass\n")
+    sources, errors = source_hashes(tmp_path)
+    assert list(sources) == ["good"] and len(errors) == 1 and "broken" in errors[0] and "\n" not in errors[0]
+    rows = {r.method: r for r in build_rows(_core("good", 0.9, 0.9, 0.9), REGISTRY, sources=sources)}
+    assert rows["good"].stale  # its records were made from other source ("0" * 64)
+
+
+GOOD_TOML = """name = "good"
+description = "a test method"
+authors = ["t"]
+url = "https://example.org"
+hypothesis = "linear"
+entry = "method.py:M"
+"""
+
+
 def test_a_track_added_to_the_catalogue_reaches_the_leaderboard(monkeypatch):
     """Issue 32 item 1: a new track is one module plus one catalogue line; nothing in benchmark/board
     names it, yet its table is on LEADERBOARD.md and its cells in the JSON."""

@@ -464,9 +464,9 @@ def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None,
     for rec in records:
         by_method.setdefault(rec["method"]["name"], []).append(rec)
     rows = [make_row(recs, pins) for _, recs in sorted(by_method.items())]
+    changed = stale_methods(records, sources or {})
     for row in rows:
-        now = (sources or {}).get(row.method)
-        row.stale = now is not None and any(r["method"]["source_sha256"] != now for r in by_method[row.method])
+        row.stale = row.method in changed
     strata = {r["model"]["name"]: stratum(r) for r in records if r["model"]["name"] in core}
     for board, value in BOARD_VALUE.items():
         scores = {m: {r["model"]["name"]: value(r) for r in recs if is_core_cell(r, core)}
@@ -476,6 +476,13 @@ def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None,
         mark_pareto([r for r in rows if board in r.boards])
     order = board_rows(rows, "intervention") + board_rows(rows, "open")
     return order + [r for r in board_rows(rows, "read") if r not in order]
+
+
+def stale_methods(records: list[dict], sources: dict[str, str]) -> set[str]:
+    """Methods with a record made from other source than their folder's now (`sources`: name ->
+    source sha256 of the discovered folders; a method not discovered is never stale)."""
+    return {r["method"]["name"] for r in records
+            if sources.get(r["method"]["name"]) not in (None, r["method"]["source_sha256"])}
 
 
 def pareto_eligible(row: Row) -> bool:

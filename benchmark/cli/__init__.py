@@ -260,15 +260,15 @@ def _cmd_models_embed(args: argparse.Namespace) -> int:
 
 def _cmd_leaderboard(args: argparse.Namespace) -> int:
     from benchmark.board.artifacts import build, write_artifacts
-    from benchmark.board.leaderboard import load_records
-    from benchmark.harness.submission import discover
+    from benchmark.board.leaderboard import load_records, stale_methods
+    from benchmark.harness.submission import source_hashes
 
     records, refused = load_records(Path(args.results))
     print(f"building the leaderboard from {len(records)} record(s) in {args.results} -> {args.out}")
-    sources = {name: spec.source_sha256() for name, spec in discover().items()}  # a changed method: stale
+    sources, unreadable = source_hashes()  # a changed method: stale; a broken folder hides no one's rows
+    refused += [f"method folder not read (its rows cannot be checked for staleness): {m}" for m in unreadable]
     artifacts = build(records, sources=sources)
-    stale = sorted({r["method"]["name"] for r in records if sources.get(r["method"]["name"]) not in
-                    (None, r["method"]["source_sha256"])})
+    stale = sorted(stale_methods(records, sources))
     if stale:
         print(f"onionbench: stale rows (method source changed since scoring; not ranked until re-scored with "
               f"onionbench score --force): {', '.join(stale)}", file=sys.stderr)
@@ -277,7 +277,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
     for name in sorted(artifacts):
         print(f"  wrote {name if name != 'README-block.md' else 'README.md (leaderboard block)'}")
     for message in refused:
-        print(f"onionbench: refused record: {message}", file=sys.stderr)
+        print(f"onionbench: refused: {message}", file=sys.stderr)
     return 1 if refused else 0
 
 

@@ -196,6 +196,29 @@ def discover(root: Path | None = None) -> dict[str, MethodSpec]:
     return found
 
 
+def source_hashes(root: Path | None = None) -> tuple[dict[str, str], list[str]]:
+    """Every readable method folder's source sha256 by name, and one message per folder that
+    fails to parse. Unlike `discover` it never raises: the leaderboard is built even when one
+    submission's folder is broken (a broken folder must not hide the other rows)."""
+    found: dict[str, str] = {}
+    errors: list[str] = []
+    twice: set[str] = set()
+    for where in method_roots(root):
+        for folder in sorted(p for p in where.glob("*") if (p / "method.toml").exists()):
+            try:
+                spec = load_spec(folder)
+            except SubmissionError as err:
+                errors.append(str(err))
+                continue
+            if spec.name in found or spec.name in twice:
+                errors.append(f"method name {spec.name!r} is used twice (again in {folder}); rename one")
+                twice.add(spec.name)
+                found.pop(spec.name, None)
+                continue
+            found[spec.name] = spec.source_sha256()
+    return found, errors
+
+
 def resolve(name_or_folder: str, root: Path | None = None) -> MethodSpec:
     """A folder path, or the name of a discovered method."""
     path = Path(name_or_folder)
