@@ -60,8 +60,9 @@ class MethodSpec:
     params: dict = field(default_factory=dict)
     check_params: dict = field(default_factory=dict)  # overrides for `onionbench check` (keep it seconds)
     # An open method's statement: does its `interchange` call its own `read`? (None: not stated.)
-    # A declared method's forms say it; a method without `interchange` gets the harness's
-    # read-then-write default, so it reads.
+    # A declared method's forms say it. An open method without `interchange` gets the harness's
+    # read-then-write default, which reads, but its records say None unless method.toml states
+    # it (no committed open method is in that case; see the closing note of session 28).
     interchange_reads: bool | None = None
 
     @property
