@@ -185,3 +185,14 @@ def test_records_are_written_with_the_usual_file_mode(tmp_path):
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_record_of_an_older_scoring_version_that_fails_the_schema_says_to_re_score():
+    """After a scoring change the old records fail on some new metric field; the message names the cause."""
+    rec = _score_toy("onehot-perfect")
+    old = {**rec, "scoring_version": "3", "metrics": {**rec["metrics"], "consistency": {"both": 0.5}}}
+    with pytest.raises(Exception, match=r"scoring version 3, this harness's is \d+: re-score it"):
+        validate(old)
+    with pytest.raises(Exception, match="record schema") as err:
+        validate({**old, "scoring_version": rec["scoring_version"]})
+    assert "re-score" not in str(err.value)

@@ -102,7 +102,10 @@ def validate(record: dict, where: str = "record") -> None:
         jsonschema.validate(record, schema)
     except jsonschema.ValidationError as err:
         path = "/".join(str(p) for p in err.absolute_path) or "(top)"
-        raise OnionbenchError(f"{where}: does not match the record schema at {path}: {err.message}") from err
+        version = record.get("scoring_version") if isinstance(record, dict) else None
+        why = (f" (it is scoring version {version}, this harness's is {SCORING_VERSION}: re-score it with "
+               "onionbench score ... --force)" if isinstance(version, str) and version != SCORING_VERSION else "")
+        raise OnionbenchError(f"{where}: does not match the record schema at {path}: {err.message}{why}") from err
     if record["record_sha256"] != record_hash(record):
         raise OnionbenchError(f"{where}: record_sha256 does not match its content (edited by hand?)")
 
