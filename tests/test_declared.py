@@ -355,4 +355,5 @@ def test_export_refuses_a_model_folder_it_could_not_name_again(tmp_path):
     from benchmark.cli import main
 
     assert main(["export", str(EXAMPLE), "--models", str(CHECK_AR), "--out", str(tmp_path)]) != 0
+    assert main(["export", str(EXAMPLE), "--models", "smoke", "--device", "cuda:7", "--out", str(tmp_path)]) != 0
     assert not any(tmp_path.iterdir())

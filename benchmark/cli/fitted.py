@@ -21,6 +21,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from benchmark.zoo.resolve import load_reference, require_available
 
     spec = resolve(args.method)
+    if args.device != "cpu":
+        from benchmark.hardware import check_device
+
+        check_device(args.device)
     models = select(args.models)
     folders = [m for m in models if Path(m).is_dir()]
     if folders:
@@ -32,7 +36,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     for name in models:
         model, provenance = load_reference(name)
         blobs: list[bytes] = []
-        rec = run_cell(spec, model, provenance, settings=ScoreSettings(seed=args.seed), fitted_out=blobs,
+        settings = ScoreSettings(seed=args.seed, budget=args.budget, device=args.device)
+        rec = run_cell(spec, model, provenance, settings=settings, fitted_out=blobs,
                        limits=Limits(timeout_s=args.timeout, memory_gb=args.memory))
         if rec["status"] != "ok":
             failed.append(f"{name}: {rec['error']}")
@@ -96,7 +101,7 @@ def _headline(rec: dict) -> str:
 
 
 def add_export_command(commands) -> None:
-    from benchmark.harness.defaults import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
+    from benchmark.harness.defaults import DEFAULT_BUDGET, DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
 
     export = commands.add_parser("export", help="fit a declared method and save its forms as artifacts "
                                  "(score them later with `score --fitted`)")
@@ -105,6 +110,10 @@ def add_export_command(commands) -> None:
     export.add_argument("--out", default="runs/artifacts", help="artifacts go to OUT/METHOD/MODEL/ "
                         "(default runs/artifacts; not for git)")
     export.add_argument("--seed", type=int, default=0, help="seed for fit and scoring (default 0)")
+    export.add_argument("--budget", type=int, default=DEFAULT_BUDGET,
+                        help=f"max sequences the method may encode during fit (default {DEFAULT_BUDGET:,})")
+    export.add_argument("--device", default="cpu", help="torch device for fit, e.g. cuda (default cpu): fit "
+                        "where you have the hardware, score the artifact anywhere")
     export.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="per cell, in seconds")
     export.add_argument("--memory", type=float, default=DEFAULT_MEMORY_GB, help="per cell, in GB")
     export.set_defaults(func=cmd_export)
