@@ -60,16 +60,25 @@ def plot_method(method_dir: Path) -> Path:
 
 
 def render_method(method_dir: Path) -> str:
-    """One method's curves as SVG text (deterministic: the freshness test compares it with the file)."""
-    import io
+    """One method's curves as SVG text (deterministic: the freshness test compares it with the file).
 
+    Drawn with matplotlib's defaults whatever the process set before (a test run draws the
+    leaderboard page first), and the style is restored after."""
     import matplotlib
 
     matplotlib.use("Agg")
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams["svg.hashsalt"] = "onionbench"  # stable element ids: the file changes only with the data
+        return _render(method_dir)
+
+
+def _render(method_dir: Path) -> str:
+    import io
+
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-    plt.rcParams["svg.hashsalt"] = "onionbench"  # stable element ids: the file changes only with the data
     curves = load_curves(method_dir)
     panels = [p for p in PANELS if any(value(pt, p[0], p[1]) is not None for pts in curves.values() for pt in pts)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)

@@ -7,6 +7,7 @@ Markdown); every table sorts on a header click, reference rows (in `<tfoot>`) st
 
 from __future__ import annotations
 
+import functools
 import html
 import io
 import re
@@ -79,6 +80,23 @@ def html_table(table: Table) -> str:
             + "</table></div>")
 
 
+def _styled(font_size: int):
+    """Draw inside matplotlib's rc_context: the style (stable SVG ids, text as text, the font
+    size) is the plot's own and never leaks into the process. A global update here once
+    changed the layout of benchmarks/plot_curves.py's figures drawn later in the same run."""
+    def wrap(draw):
+        @functools.wraps(draw)
+        def styled(*args, **kwargs):
+            import matplotlib
+
+            matplotlib.use("Agg")
+            with matplotlib.rc_context({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": font_size}):
+                return draw(*args, **kwargs)
+        return styled
+    return wrap
+
+
+@_styled(9)
 def plot_svg(rows: list[Row], track: str, group: str = "") -> str:
     """One figure per track and model group (issue 33 item 7: architectures apart): metric against N,
     a panel per variant, a line per method, std error bars. group "": the GRU core tier; else a label
@@ -88,7 +106,6 @@ def plot_svg(rows: list[Row], track: str, group: str = "") -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 9})
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
     colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}  # same in every plot
     for ax, variant in zip(axes, VARIANT_ORDER):
@@ -153,6 +170,7 @@ def _front(points: list[tuple[Row, float, float]]) -> list[tuple[float, float]]:
     return front
 
 
+@_styled(8)
 def pareto_svg(rows: list[Row], metric: str) -> str:
     """Score against size relative to the model (log x), overall and per (variant, N), with the Pareto front."""
     import matplotlib
@@ -161,7 +179,6 @@ def pareto_svg(rows: list[Row], metric: str) -> str:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 
-    plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 8})
     members = [r for r in rows if r.causal_board is not None]
     strata = [None] + [(v, n) for v in VARIANT_ORDER for n in sorted({n for r in members
                                                                      for n in r.relative_size.get(v, {})}, key=int)]
@@ -193,6 +210,7 @@ def pareto_svg(rows: list[Row], metric: str) -> str:
     return _svg(fig, axes.flat, right=0.82, legend_size=7)
 
 
+@_styled(8)
 def position_svg(rows: list[Row], track: str) -> str:
     """A track's rate against the position, one panel per (variant, N), a line per method (issue 29 item 7):
     the onion predicts a slope (later positions at smaller magnitudes), one subspace per position none."""
@@ -201,7 +219,6 @@ def position_svg(rows: list[Row], track: str) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"svg.hashsalt": "onionbench", "svg.fonttype": "none", "font.size": 8})
     strata = sorted({s for r in rows for s in r.by_position.get(track, {})},
                     key=lambda s: (s.split()[0], int(s.split("=")[1])))
     cols = max(1, len({s.split()[1] for s in strata}))
