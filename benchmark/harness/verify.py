@@ -30,8 +30,12 @@ correlated, so counting them as independent cases would make the interval too na
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -93,10 +97,40 @@ def verify(results: Path, wanted: str, *, models: list[str] | None = None, fresh
                                  device=rec["fit"].get("device", "cpu"))  # a GPU record is repeated on a GPU
         if progress:
             print(f"  re-scoring {row.method} on {rec['model']['name']} ...", flush=True)
-        new = run_cell(spec, model, prov, settings=settings, params=rec["method"]["params"], evaluation=evaluation,
-                       limits=limits)
+        with recorded_threads(rec):
+            new = run_cell(spec, model, prov, settings=settings, params=rec["method"]["params"],
+                           evaluation=evaluation, limits=limits)
         checks.append(compare_fresh(rec, new) if fresh else compare_exact(rec, new))
     return row.row_id, row_verdict(checks) if fresh else checks, seed
+
+
+@contextlib.contextmanager
+def recorded_threads(record: dict) -> Iterator[None]:
+    """Re-score with the record's torch threads (its `hardware` ends "..., N threads"), here and in
+    the cell's processes (OMP_NUM_THREADS), then restore. Why: `score --workers 2` records one
+    thread per cell; a sequential verify on the same machine used every core, and a different
+    thread count changes float sums, so an exact repeat on the recording machine failed."""
+    import torch
+
+    match = re.search(r"(\d+) threads?$", record.get("hardware") or "")
+    if not match:
+        yield
+        return
+    before, env = torch.get_num_threads(), {k: os.environ.get(k) for k in THREAD_VARS}
+    torch.set_num_threads(int(match.group(1)))
+    os.environ.update(dict.fromkeys(THREAD_VARS, match.group(1)))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
