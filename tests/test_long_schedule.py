@@ -22,7 +22,7 @@ from benchmark.zoo.resolve import load_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = ROOT / "benchmark" / "zoo" / "check" / "gru-h16-ar-check"
-SMALL = {"linear-das": {"pool_size": 800, "read_samples": 800, "lr": 1e-2},
+SMALL = {"linear-das": {"pool_size": 800, "read_samples": 800, "lr": 1e-2, "init": "random", "schedule": "constant"},
          "onion": {"pool_size": 800, "read_steps": 20, "lr": 1e-2, "weight_decay": 0.1}}
 
 
