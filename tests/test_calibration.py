@@ -150,3 +150,17 @@ def test_models_list_shows_the_calibration_tier(capsys):
     assert main(["models", "list"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.split()[:1] in ([n] for n in MEMBER_NAMES)]
     assert len(lines) == 3 and all(" calibration " in line and "embedded" in line for line in lines)
+
+
+def test_linear_das_starts_on_the_linear_code_before_any_step(small_models):
+    """Issue 34: the class-means start puts each position's coordinates where its tokens differ, so
+    on the linear-coded model (one subspace per position by construction) the swap works with no
+    training step at all; a random rotation with no step does not (the mutation: start at random)."""
+    spec = load_spec(BASELINES / "linear-das")
+    iia = {}
+    for init in ("class-means", "random"):
+        rec = run_cell(spec, small_models[LINEAR], {"name": "small-linear", "sha256": "0" * 64},
+                       params={**FAST["linear-das"], "steps": 0, "init": init}, isolate=False)
+        assert rec["status"] == "ok", rec["error"]
+        iia[init] = rec["metrics"]["interchange"]["iia"]
+    assert iia["class-means"] >= 0.9 and iia["random"] <= 0.3, iia
