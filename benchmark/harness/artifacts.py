@@ -97,12 +97,12 @@ def _check_fields(folder: Path, spec: dict) -> None:
     """The spec.json fields a record is built from, with the types `base_record` expects."""
     shapes = {"head": dict, "sha256": str, "method": dict, "model": dict, "fit": dict, "metrics": dict}
     bad = [k for k, kind in shapes.items() if not isinstance(spec.get(k), kind)]
-    method = spec.get("method") if isinstance(spec.get("method"), dict) else {}
+    method: dict = spec["method"] if isinstance(spec.get("method"), dict) else {}
     for key, kind in (("name", str), ("hypothesis", str), ("baseline", bool), ("source_sha256", str),
                       ("params", dict), ("entry", str), ("url", str), ("authors", list)):
         if not isinstance(method.get(key), kind):
             bad.append(f"method.{key}")
-    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    model: dict = spec["model"] if isinstance(spec.get("model"), dict) else {}
     bad += [f"model.{k}" for k in ("name", "sha256") if not isinstance(model.get(k), str)]
     if bad:
         raise ArtifactError(f"{folder}: spec.json lacks or mistypes {', '.join(bad)}; re-export it with `onionbench export`")
