@@ -181,19 +181,24 @@ def method_roots(root: Path | None = None) -> list[Path]:
     return [base / sub for sub in METHOD_ROOTS]
 
 
+def method_folders(root: Path | None = None) -> list[Path]:
+    """Every folder with a method.toml under the method roots, root by root, sorted by name."""
+    return [folder for where in method_roots(root)
+            for folder in sorted(p for p in where.glob("*") if (p / "method.toml").exists())]
+
+
 def discover(root: Path | None = None) -> dict[str, MethodSpec]:
     """Every method folder under the method roots (see `method_roots`), by name.
 
     A folder that fails to parse raises (naming the folder); two folders with one name raise.
     """
     found: dict[str, MethodSpec] = {}
-    for where in method_roots(root):
-        for folder in sorted(p for p in where.glob("*") if (p / "method.toml").exists()):
-            spec = load_spec(folder)
-            if spec.name in found:
-                raise SubmissionError(f"method name {spec.name!r} is used by both {found[spec.name].folder} and "
-                                      f"{folder}; rename one in its method.toml")
-            found[spec.name] = spec
+    for folder in method_folders(root):
+        spec = load_spec(folder)
+        if spec.name in found:
+            raise SubmissionError(f"method name {spec.name!r} is used by both {found[spec.name].folder} and "
+                                  f"{folder}; rename one in its method.toml")
+        found[spec.name] = spec
     return found
 
 
@@ -204,19 +209,18 @@ def source_hashes(root: Path | None = None) -> tuple[dict[str, str], list[str]]:
     found: dict[str, str] = {}
     errors: list[str] = []
     twice: set[str] = set()
-    for where in method_roots(root):
-        for folder in sorted(p for p in where.glob("*") if (p / "method.toml").exists()):
-            try:
-                spec = load_spec(folder)
-            except SubmissionError as err:
-                errors.append(str(err))
-                continue
-            if spec.name in found or spec.name in twice:
-                errors.append(f"method name {spec.name!r} is used twice (again in {folder}); rename one")
-                twice.add(spec.name)
-                found.pop(spec.name, None)
-                continue
-            found[spec.name] = spec.source_sha256()
+    for folder in method_folders(root):
+        try:
+            spec = load_spec(folder)
+        except SubmissionError as err:
+            errors.append(str(err))
+            continue
+        if spec.name in found or spec.name in twice:
+            errors.append(f"method name {spec.name!r} is used twice (again in {folder}); rename one")
+            twice.add(spec.name)
+            found.pop(spec.name, None)
+            continue
+        found[spec.name] = spec.source_sha256()
     return found, errors
 
 

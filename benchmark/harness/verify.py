@@ -104,6 +104,9 @@ def verify(results: Path, wanted: str, *, models: list[str] | None = None, fresh
     return row.row_id, row_verdict(checks) if fresh else checks, seed
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # what a cell's processes read for their thread count
+
+
 @contextlib.contextmanager
 def recorded_threads(record: dict) -> Iterator[None]:
     """Re-score with the record's torch threads (its `hardware` ends "..., N threads"), here and in
@@ -128,9 +131,6 @@ def recorded_threads(record: dict) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
