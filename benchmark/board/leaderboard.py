@@ -478,7 +478,7 @@ def build_rows(records: list[dict], registry: Mapping[str, Any] | None = None,
     return order + [r for r in board_rows(rows, "read") if r not in order]
 
 
-def stale_methods(records: list[dict], sources: dict[str, str]) -> set[str]:
+def stale_methods(records: list[dict], sources: Mapping[str, str]) -> set[str]:
     """Methods with a record made from other source than their folder's now (`sources`: name ->
     source sha256 of the discovered folders; a method not discovered is never stale)."""
     return {r["method"]["name"] for r in records

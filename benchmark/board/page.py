@@ -96,18 +96,20 @@ def _styled(font_size: int):
     return wrap
 
 
+def _colours(rows: list[Row]) -> dict[str, str]:
+    """A method's colour, the same in every plot of the page."""
+    return {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}
+
+
 @_styled(9)
 def plot_svg(rows: list[Row], track: str, group: str = "") -> str:
     """One figure per track and model group (issue 33 item 7: architectures apart): metric against N,
     a panel per variant, a line per method, std error bars. group "": the GRU core tier; else a label
     of `Row.others` such as "LSTM"."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the Agg backend and the style: `_styled`
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), sharey=True)
-    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}  # same in every plot
+    colour = _colours(rows)
     for ax, variant in zip(axes, VARIANT_ORDER):
         _plot_panel(ax, rows, track, variant, colour, group)
     axes[0].set_ylabel(TRACK_LABEL[track])
@@ -173,10 +175,7 @@ def _front(points: list[tuple[Row, float, float]]) -> list[tuple[float, float]]:
 @_styled(8)
 def pareto_svg(rows: list[Row], metric: str) -> str:
     """Score against size relative to the model (log x), overall and per (variant, N), with the Pareto front."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the Agg backend and the style: `_styled`
     from matplotlib.ticker import FormatStrFormatter, MaxNLocator, NullFormatter
 
     members = [r for r in rows if r.causal_board is not None]
@@ -185,7 +184,7 @@ def pareto_svg(rows: list[Row], metric: str) -> str:
     cols = 3
     fig, axes = plt.subplots((len(strata) + cols - 1) // cols, cols, figsize=(9, 2.6 * ((len(strata) + cols - 1) // cols)),
                              squeeze=False)
-    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}
+    colour = _colours(rows)
     for ax, stratum in zip(axes.flat, strata):
         points = _pareto_points(members, metric, stratum)
         for r, s, h in points:
@@ -214,17 +213,14 @@ def pareto_svg(rows: list[Row], metric: str) -> str:
 def position_svg(rows: list[Row], track: str) -> str:
     """A track's rate against the position, one panel per (variant, N), a line per method (issue 29 item 7):
     the onion predicts a slope (later positions at smaller magnitudes), one subspace per position none."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the Agg backend and the style: `_styled`
 
     strata = sorted({s for r in rows for s in r.by_position.get(track, {})},
                     key=lambda s: (s.split()[0], int(s.split("=")[1])))
     cols = max(1, len({s.split()[1] for s in strata}))
     nrows = (len(strata) + cols - 1) // cols
     fig, axes = plt.subplots(nrows, cols, figsize=(2.4 * cols, 2.2 * nrows), squeeze=False, sharey=True)
-    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(r.method for r in rows))}
+    colour = _colours(rows)
     for ax, stratum in zip(axes.flat, strata):
         for r in rows:
             rates = r.by_position.get(track, {}).get(stratum)

@@ -63,7 +63,7 @@ def cmd_score_fitted(args: argparse.Namespace) -> int:
     from benchmark.harness.cell import ScoreSettings
     from benchmark.harness.defaults import DEFAULT_BUDGET, scratch_results
     from benchmark.harness.records import record_path, write_atomic
-    from benchmark.harness.submission import discover
+    from benchmark.harness.submission import readable_methods
     from benchmark.zoo.resolve import load_reference
 
     ignored = [flag for flag, on in (("--fresh", args.fresh), ("--force", args.force), ("--device", args.device != "cpu"),
@@ -73,13 +73,13 @@ def cmd_score_fitted(args: argparse.Namespace) -> int:
                               f"{'it' if len(ignored) == 1 else 'them'} (the fit's settings are the exporting cell's)")
     folders = [f for root in args.folder for f in artifacts.find(Path(root))]
     results = Path(args.results or scratch_results())
-    known = discover()
+    known, refused = readable_methods()  # a broken folder elsewhere stops no one's artifacts
     print(f"scoring {len(folders)} fitted artifact(s) without fitting (harness code only); records -> {results}")
     rows, failed = [], []
     for folder in folders:
         try:
             art = artifacts.read(folder)
-            is_baseline = artifacts.claim(art, known)
+            is_baseline = artifacts.claim(art, known, refused)
             model, provenance = load_reference(art.spec["model"]["name"])
             rec = artifacts.score(art, model, provenance, is_baseline=is_baseline, settings=ScoreSettings(seed=args.seed))
         except OnionbenchError as err:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,12 +98,12 @@ def _check_fields(folder: Path, spec: dict) -> None:
     """The spec.json fields a record is built from, with the types `base_record` expects."""
     shapes = {"head": dict, "sha256": str, "method": dict, "model": dict, "fit": dict, "metrics": dict}
     bad = [k for k, kind in shapes.items() if not isinstance(spec.get(k), kind)]
-    method = spec.get("method") if isinstance(spec.get("method"), dict) else {}
+    method: dict = spec["method"] if isinstance(spec.get("method"), dict) else {}
     for key, kind in (("name", str), ("hypothesis", str), ("baseline", bool), ("source_sha256", str),
                       ("params", dict), ("entry", str), ("url", str), ("authors", list)):
         if not isinstance(method.get(key), kind):
             bad.append(f"method.{key}")
-    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    model: dict = spec["model"] if isinstance(spec.get("model"), dict) else {}
     bad += [f"model.{k}" for k in ("name", "sha256") if not isinstance(model.get(k), str)]
     if bad:
         raise ArtifactError(f"{folder}: spec.json lacks or mistypes {', '.join(bad)}; re-export it with `onionbench export`")
@@ -111,16 +112,20 @@ def _check_fields(folder: Path, spec: dict) -> None:
                             f"one a method.toml may carry (names: {NAME.pattern}; hypotheses: {', '.join(HYPOTHESES)})")
 
 
-def claim(artifact: Artifact, known: dict) -> bool:
+def claim(artifact: Artifact, known: Mapping, refused: Mapping[str, str] | None = None) -> bool:
     """Whether the record may call the artifact a baseline; ArtifactError if it poses as another method.
 
-    `known` is the discovered methods by name (`submission.discover`). An artifact named after
-    a discovered method must carry that folder's current source sha256 (then its `baseline`
-    flag is the folder's); any other name is a submission's, never a baseline. Why: the
-    record's method block comes from spec.json, which anyone can write; a forged one could
-    otherwise sit in a baseline's row, up to date and unflagged.
+    `known` and `refused` are `submission.readable_methods()`. An artifact named after a
+    known method must carry that folder's current source sha256 (then its `baseline` flag is
+    the folder's); a refused name (a folder that does not parse, a name used twice) is
+    refused, since whose row it would join cannot be told; any other name is a submission's,
+    never a baseline. Why: the record's method block comes from spec.json, which anyone can
+    write; a forged one could otherwise sit in a baseline's row, up to date and unflagged.
     """
     method = artifact.spec["method"]
+    if refused and method["name"] in refused:
+        raise ArtifactError(f"{artifact.folder}: named {method['name']!r}, a method folder that cannot be "
+                            f"trusted now: {refused[method['name']]}")
     spec = known.get(method["name"])
     if spec is None:
         return False

@@ -181,43 +181,57 @@ def method_roots(root: Path | None = None) -> list[Path]:
     return [base / sub for sub in METHOD_ROOTS]
 
 
+def method_folders(root: Path | None = None) -> list[Path]:
+    """Every folder with a method.toml under the method roots, root by root, sorted by name."""
+    return [folder for where in method_roots(root)
+            for folder in sorted(p for p in where.glob("*") if (p / "method.toml").exists())]
+
+
 def discover(root: Path | None = None) -> dict[str, MethodSpec]:
     """Every method folder under the method roots (see `method_roots`), by name.
 
     A folder that fails to parse raises (naming the folder); two folders with one name raise.
     """
     found: dict[str, MethodSpec] = {}
-    for where in method_roots(root):
-        for folder in sorted(p for p in where.glob("*") if (p / "method.toml").exists()):
-            spec = load_spec(folder)
-            if spec.name in found:
-                raise SubmissionError(f"method name {spec.name!r} is used by both {found[spec.name].folder} and "
-                                      f"{folder}; rename one in its method.toml")
-            found[spec.name] = spec
+    for folder in method_folders(root):
+        spec = load_spec(folder)
+        if spec.name in found:
+            raise SubmissionError(f"method name {spec.name!r} is used by both {found[spec.name].folder} and "
+                                  f"{folder}; rename one in its method.toml")
+        found[spec.name] = spec
     return found
+
+
+def readable_methods(root: Path | None = None) -> tuple[dict[str, MethodSpec], dict[str, str]]:
+    """Every method folder that parses, by name, and why any other name cannot be trusted.
+
+    The second mapping names each folder that fails to parse (under its directory's name,
+    the only name it has) and each name two folders use, with a one-line message. Unlike
+    `discover` it never raises: one broken submission must not stop the board, `verify` or
+    `score --fitted` for everyone else; callers refuse only what touches a refused name.
+    """
+    found: dict[str, MethodSpec] = {}
+    refused: dict[str, str] = {}
+    for folder in method_folders(root):
+        try:
+            spec = load_spec(folder)
+        except SubmissionError as err:
+            refused[folder.name] = str(err)
+            continue
+        if spec.name in found or spec.name in refused:
+            refused[spec.name] = f"method name {spec.name!r} is used twice (again in {folder}); rename one"
+            found.pop(spec.name, None)
+            continue
+        found[spec.name] = spec
+    return found, refused
 
 
 def source_hashes(root: Path | None = None) -> tuple[dict[str, str], list[str]]:
     """Every readable method folder's source sha256 by name, and one message per folder that
-    fails to parse. Unlike `discover` it never raises: the leaderboard is built even when one
-    submission's folder is broken (a broken folder must not hide the other rows)."""
-    found: dict[str, str] = {}
-    errors: list[str] = []
-    twice: set[str] = set()
-    for where in method_roots(root):
-        for folder in sorted(p for p in where.glob("*") if (p / "method.toml").exists()):
-            try:
-                spec = load_spec(folder)
-            except SubmissionError as err:
-                errors.append(str(err))
-                continue
-            if spec.name in found or spec.name in twice:
-                errors.append(f"method name {spec.name!r} is used twice (again in {folder}); rename one")
-                twice.add(spec.name)
-                found.pop(spec.name, None)
-                continue
-            found[spec.name] = spec.source_sha256()
-    return found, errors
+    fails to parse or name used twice (see `readable_methods`; the leaderboard is built even
+    when one submission's folder is broken: a broken folder must not hide the other rows)."""
+    found, refused = readable_methods(root)
+    return {name: spec.source_sha256() for name, spec in found.items()}, list(refused.values())
 
 
 def resolve(name_or_folder: str, root: Path | None = None) -> MethodSpec:

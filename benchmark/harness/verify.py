@@ -45,7 +45,7 @@ import numpy as np
 from benchmark.errors import OnionbenchError
 from benchmark.harness.cell import Evaluation, ScoreSettings, fresh_evaluation, run_cell
 from benchmark.harness.isolation import Limits
-from benchmark.harness.submission import MethodSpec, discover, load_spec
+from benchmark.harness.submission import MethodSpec, load_spec, readable_methods
 
 Z99 = 2.576  # two-sided 99 % normal quantile (`within_interval`)
 ALPHA = 0.01  # the row's family-wise error rate for `--fresh`
@@ -64,7 +64,9 @@ class CellCheck:
 def _spec_for(wanted: str, method: str) -> MethodSpec:
     if Path(wanted).is_dir():
         return load_spec(wanted)
-    methods = discover()
+    methods, refused = readable_methods()  # another folder's broken method.toml must not stop this row
+    if method in refused:
+        raise OnionbenchError(f"method {method!r}: {refused[method]}")
     if method not in methods:
         raise OnionbenchError(f"method {method!r} is not in baselines/ or submissions/; pass its folder instead")
     return methods[method]
@@ -104,6 +106,9 @@ def verify(results: Path, wanted: str, *, models: list[str] | None = None, fresh
     return row.row_id, row_verdict(checks) if fresh else checks, seed
 
 
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # what a cell's processes read for their thread count
+
+
 @contextlib.contextmanager
 def recorded_threads(record: dict) -> Iterator[None]:
     """Re-score with the record's torch threads (its `hardware` ends "..., N threads"), here and in
@@ -128,9 +133,6 @@ def recorded_threads(record: dict) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @dataclass(frozen=True)
