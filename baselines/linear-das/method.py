@@ -68,11 +68,11 @@ def _interchange(rotation: torch.Tensor, owners: torch.Tensor, h_base: torch.Ten
 class LinearDAS:
     """Rotation + learned per-position subspaces; a native (rotation-swap) interchange."""
 
-    def __init__(self, steps: int = 1500, batch_size: int = 256, lr: float = 1e-2, weight_decay: float = 0.1,
+    def __init__(self, steps: int = 750, batch_size: int = 256, lr: float = 1e-2, weight_decay: float = 0.1,
                  mask_reg: float = 1e-3, pool_size: int = 100000, read_samples: int = 20000,
                  read_max_iter: int = 1000, orthogonal_map: str = "cayley", seed: int = 0,
                  lengths: list[int] | None = None, init: str = "class-means", schedule: str = "cosine",
-                 warmup: float = 0.05, init_samples: int = 20000, init_logit: float = 3.0) -> None:
+                 warmup: float = 0.05, init_samples: int = 20000, init_logit: float = 6.0) -> None:
         self.steps = steps
         self.batch_size = batch_size
         self.lr = lr
@@ -157,6 +157,12 @@ class LinearDAS:
         completed at random and starts as "keep the base". Where positions have subspaces of
         their own (an `ni` model at N=256) this alone scores INTERCHANGE 0.984 on `valid`
         before any step; on an `ar` model it halves the steps to the plateau (issue 34).
+
+        Each owner starts at logit `init_logit` against 0 for the other nine slots. The hard
+        Gumbel-softmax draws a slot with probability softmax(logits): at 3.0 a coordinate
+        trains under another owner in 31 % of steps, at 6.0 in 2 %. On `valid`, 750 steps,
+        gru-h256-ar-s0: 0.328 at 3.0, 0.349 at 6.0, 0.344 at 10.0 (the paper's 60,000-step
+        plateau: 0.353); gru-h64-ni-s0 0.646 at 3.0, 0.671 at 6.0.
         """
         n = min(self.init_samples, pool.lengths.shape[0])
         h, tokens, lengths = pool.states[:n].float(), pool.tokens[:n], pool.lengths[:n]
