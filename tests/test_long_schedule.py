@@ -161,3 +161,14 @@ def test_the_length_9_protocol_section_reports_every_model_and_marks_unfinished_
     text = paper_finding.length_9_protocol(paper_finding.long_runs(tmp_path, protocol="length 9"))
     assert text.count("not run yet") == 5 and "below 0.5 so far (run unfinished)" in text
     assert paper_finding.long_runs(tmp_path) == []  # not a mixed-length run
+
+
+def test_the_driver_refuses_the_defaults_start_and_schedule_it_cannot_replay(script, check_model):
+    """The driver's loop is the paper's: random start, constant lr. Given linear-das's default
+    (class-means start, cosine decay) it would silently train something else under the
+    default's name; it stops instead, and `main` passes the paper's two (PAPER_EXTRA)."""
+    model, _ = check_model
+    spec = resolve("linear-das")
+    with pytest.raises(SystemExit, match="paper's start and constant lr only"):
+        script.start(spec, model, {"pool_size": 800})
+    assert script.PAPER_EXTRA["linear-das"] == {"init": "random", "schedule": "constant"}
