@@ -158,6 +158,7 @@ def test_dispatch_follows_config_json(tmp_path):
 
 # --- training ---------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_tiny_lstm_learns_in_seconds_and_its_folder_says_lstm(tmp_path):
     config = TrainConfig(hidden=32, members=(("ar", 0),), steps=500, eval_every=250, architecture="lstm")
     (folder,) = train(config, tmp_path, progress=False)

@@ -93,6 +93,7 @@ def test_an_exact_weight_copy_is_refused(transpose):
     assert rec["status"] == "failed" and "method.readout_ is a copy of a reference-model weight" in rec["error"]
 
 
+@pytest.mark.slow
 def test_a_process_started_during_fit_does_not_outlive_the_cell():
     marker = f"onionbench-orphan-{os.getpid()}-{time.monotonic_ns()}"
     seen: set[int] = set()

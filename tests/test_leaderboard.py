@@ -466,6 +466,7 @@ def test_invalid_and_edited_records_are_refused_by_name(tmp_path):
         assert any("edited.json" in r and "record_sha256" in r for r in refused)
 
 
+@pytest.mark.slow
 def test_committed_leaderboard_equals_a_fresh_build():
     from benchmark.harness.submission import discover
 
@@ -718,6 +719,7 @@ def test_citation_cff_is_valid_yaml_with_the_paper():
     assert cff["cff-version"] == "1.2.0" and cff["references"][0]["year"] == 2024
 
 
+@pytest.mark.slow
 def test_per_position_results_get_a_table_when_records_carry_them():
     plain = _core("writer", 0.6, 0.6, 0.6)
     assert "by position" not in build(plain, REGISTRY)["LEADERBOARD.md"]

@@ -144,6 +144,7 @@ def test_paper_finding_pairs_only_complete_long_runs(paper_finding, tmp_path):
     assert "exceeds 0.5 on 1 of 3 models" in line
 
 
+@pytest.mark.slow
 def test_paper_finding_md_is_what_the_script_makes_of_the_committed_records_and_curves(paper_finding):
     from benchmark.board.leaderboard import load_records
 
