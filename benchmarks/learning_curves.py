@@ -309,6 +309,11 @@ def report(gaps: list[Gap], tier_seconds: dict[str, float]) -> str:
         rows.append(f"| {method} | {worst:+.3f} | {needed:g}x{rising} | {cost} | "
                     + (f"{max(g.paper_gap for g in vs_paper):+.3f} ({len({g.model for g in vs_paper})} of its models run)"
                        if vs_paper else "not run") + " |")
+    uncurved = sorted(set(tier_seconds) - {g.method for g in gaps})
+    if uncurved:  # a method the tables leave out would read as "at its plateau"
+        rows += ["", f"No curve at the current code (not shown above, so not known to be at a plateau): "
+                     f"{', '.join(uncurved)}. Older curves of theirs are history; "
+                     "`python benchmarks/learning_curves.py METHOD MODEL --factors 0.5 1 2 4` measures one."]
     return "\n".join(rows)
 
 

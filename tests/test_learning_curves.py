@@ -72,6 +72,10 @@ def test_the_report_states_each_gap_and_ignores_history(lc, tmp_path):
     text = lc.report(list(gaps.values()), {"linear-probe": 600.0})
     assert "| linear-probe | READ sequence_accuracy | rising | 0.200 | 0.400 | 0.450 | 0.490 | +0.090 | needs 4x" in text
     assert "| linear-probe | +0.090 | 4x (a curve still rising: more) | 5 min | 20 min |" in text
+    assert "No curve" not in text
+    # a scored method without a current curve is named, not silently left out (it would read as converged)
+    text = lc.report(list(gaps.values()), {"linear-probe": 600.0, "onion": 900.0})
+    assert "No curve at the current code (not shown above, so not known to be at a plateau): onion." in text
 
 
 def test_a_long_run_at_the_papers_recipe_is_a_second_reference(lc, tmp_path):
