@@ -25,6 +25,8 @@ th,td{border:1px solid #ccc;padding:4px 8px;text-align:left}td{white-space:nowra
 thead th{background:#f0f0f0;cursor:pointer;user-select:none}th.sorted-asc::after{content:" ▲"}
 th.sorted-desc::after{content:" ▼"}tfoot td{font-style:italic;background:#fafafa}figure{margin:1em 0}
 p.note{margin:0.2em 0;color:#555}section{margin-top:2em}td a{color:inherit}
+div.forms{display:flex;flex-wrap:wrap;gap:0.5em}figure.form{margin:0;flex:1 1 420px;max-width:520px}
+figure.form img{width:100%;height:auto}
 @media (max-width:1400px){body{margin:1em}.minor{display:none}th,td{padding:3px 6px;font-size:14px}}
 @media (max-width:700px){body{margin:0.4em}.phone{display:none}th,td{padding:2px 3px;font-size:12px}td{white-space:normal}
 figure.plot svg{width:100%;height:auto}}"""
@@ -313,6 +315,30 @@ def _track_sections(rows: list[Row], tables: list[Table]) -> str:
     return "".join(parts)
 
 
+FORM_ARCHITECTURES = ("LSTM",)  # groups besides the GRU core tier whose onion form is measured (issue 30 item 4)
+
+
+def form_families(rows: list[Row]) -> list[str]:
+    """The model families whose onion-form figure the page shows: the GRU core tier's and the
+    LSTM's, read off the rows (the page stays a function of the records)."""
+    fams = {f"gru-h{n}-{variant}" for r in rows for by_variant in r.cells.values()
+            for variant, by_n in by_variant.items() for n in by_n}
+    fams |= {fam for r in rows for label, tracks in r.others.items() if label in FORM_ARCHITECTURES
+             for by_fam in tracks.values() for fam in by_fam}
+    return sorted(fams, key=lambda f: (f.split("-")[0], int(f.split("-h")[1].split("-")[0]), f))
+
+
+def _form_section(rows: list[Row]) -> str:
+    """Figures drawn by `benchmark.studies.onion_form` next to the page (leaderboard/onion-form/)."""
+    intro = ("What magnitude profile an onion write learns, per model family, on the `valid` split: each "
+             "position's layer size under the strict magnitude form s(p) = gamma^p * s0, the paper's form and a "
+             "free one, with each form's WRITE relative to the additive table (the ceiling of any additive "
+             "edit). Data and REPORT.md: `leaderboard/onion-form/` (`python -m benchmark.studies.onion_form`).")
+    figs = "".join(f'<figure class="form"><img src="onion-form/{fam}.svg" alt="onion form of {fam}" loading="lazy">'
+                   f"</figure>" for fam in form_families(rows))
+    return f'<p>{_inline(intro)}</p><div class="forms">{figs}</div>'
+
+
 def _section(sid: str, title: str, body: str) -> str:
     return f'<section id="{sid}"><h2>{html.escape(title)}</h2>{body}</section>'
 
@@ -329,6 +355,8 @@ def render_page(rows: list[Row], refs: References, cal: Calibration | None = Non
                          _length_section(rows, tables["lengths"]))]
     if tables["calibration"]:
         sections.append(_section("calibration", CALIBRATION_TITLE, "".join(html_table(t) for t in tables["calibration"])))
+    if form_families(rows):
+        sections.append(_section("onion-form", "The onion's form, per model family", _form_section(rows)))
     if tables["others"]:
         sections.append(_section("other-models", "Other tiers and architectures",
                                  "".join(html_table(t) for t in tables["others"])))
