@@ -69,3 +69,19 @@ def test_no_layer_imports_upward():
         if name.startswith("benchmark.board"):  # the board is a function of the records, not of a study's code
             studies = sorted(d for d in deps if d.startswith("benchmark.studies"))
             assert not studies, f"{name} imports {studies}: the page links a study's figures by name only"
+
+
+def test_errors_become_one_line_through_one_helper():
+    """Issue 32: the five copies of "the first line of an error" are one (`benchmark.errors`)."""
+    import re
+
+    from benchmark.errors import OnionbenchError, first_line, one_line
+
+    copies = [p for p in PACKAGE.rglob("*.py") if p.name != "errors.py"
+              and re.search(r"str\((err|error|e|exc)\)[^\n]*splitlines\(\)", p.read_text())]
+    assert not copies, f"use benchmark.errors.first_line / one_line in {copies}"
+    assert first_line(ValueError("\n  shape mismatch  \nat line 2")) == "shape mismatch"
+    assert first_line(ValueError(""), "ValueError") == "ValueError"
+    assert one_line(ValueError("bad\nmore")) == "ValueError: bad"
+    assert one_line(OnionbenchError("fix it like so")) == "fix it like so"  # ours: written for the user
+    assert len(one_line(ValueError("x" * 900))) == 500

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.errors import OnionbenchError
+from benchmark.errors import OnionbenchError, one_line
 from benchmark.harness import declared, supervisor
 from benchmark.harness.cell import Evaluation, ScoreSettings, interchange_reads, score_in_process, shipped_evaluation
 from benchmark.harness.context import identity_by_length, identity_metrics, kept_by_length, oracle_metrics
@@ -140,8 +140,8 @@ def load_declaration(artifact: Artifact, state_dim: int) -> declared.Declaration
     try:
         return declared.load(artifact.blob, state_dim)
     except Exception as err:  # untrusted bytes: safetensors, JSON and shape checks may all refuse
-        raise ArtifactError(f"{artifact.folder}: not a usable declaration ({type(err).__name__}: "
-                            f"{str(err).splitlines()[0] if str(err) else ''})") from None
+        raise ArtifactError(f"{artifact.folder}: not a usable declaration "
+                            f"({one_line(err, limit=300)})") from None
 
 
 def find(root: Path) -> list[Path]:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from benchmark.data import Sequences, heldout_keys, load_split, split_hash
-from benchmark.errors import OnionbenchError
+from benchmark.errors import one_line
 from benchmark.harness import declared
 from benchmark.harness.context import (
     ModelContext,
@@ -220,13 +220,6 @@ def interchange_reads(spec: MethodSpec | None, declaration: dict | None) -> bool
     return None if spec is None else spec.interchange_reads
 
 
-def one_line(err: BaseException) -> str:
-    """The first line of an error, with its type unless it is one of ours."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    kind = "" if isinstance(err, OnionbenchError) else f"{type(err).__name__}: "
-    return f"{kind}{text}"[:500]
-
-
 def fresh_evaluation(seed: int | None = None) -> tuple[Evaluation, int]:
     """A test split and plan drawn from an OS seed (or `seed`), disjoint from the shipped splits.
 
@@ -253,5 +246,5 @@ def cell_inputs(spec: MethodSpec, test: Sequences, settings: ScoreSettings, para
             "budget": settings.budget, "device": settings.device}
 
 
-__all__ = ["DEFAULT_BUDGET", "Evaluation", "ScoreSettings", "cell_inputs", "fresh_evaluation", "one_line",
+__all__ = ["DEFAULT_BUDGET", "Evaluation", "ScoreSettings", "cell_inputs", "fresh_evaluation",
            "run_cell", "score_fitted", "score_in_process", "shipped_evaluation"]

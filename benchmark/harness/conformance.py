@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from benchmark.data import heldout_keys, load_split
-from benchmark.errors import OnionbenchError
+from benchmark.errors import OnionbenchError, first_line
 from benchmark.harness.interface import TRACKS, method_tracks, seed_everything
 from benchmark.harness.protocol import FitJob, fit_method, load_fitted
 from benchmark.harness.submission import MethodSpec, SubmissionError
@@ -203,7 +203,7 @@ def run_checks_here(spec: MethodSpec) -> list[CheckResult]:
         try:
             fitted = _fit(spec, model)
         except Exception as err:  # noqa: BLE001 - any failure of fit (or of its guard) is the method's
-            what = str(err) if isinstance(err, OnionbenchError) else f"fit raised {type(err).__name__}: {_first_line(err)}"
+            what = str(err) if isinstance(err, OnionbenchError) else f"fit raised {type(err).__name__}: {first_line(err)}"
             results.setdefault("check_fit_runs", CheckResult(
                 "check_fit_runs", False, f"{model.variant} model: {what}", traceback.format_exc()))
             continue
@@ -225,13 +225,8 @@ def _run_one(check: Callable, spec: MethodSpec, fitted: Fitted, model: torch.nn.
     except (CheckFailed, MethodError) as err:
         results[name] = CheckResult(name, False, f"{model.variant} model: {err}", traceback.format_exc())
     except Exception as err:  # noqa: BLE001 - an exception in the method is a failed check
-        results[name] = CheckResult(name, False, f"{model.variant} model: {type(err).__name__}: {_first_line(err)}",
+        results[name] = CheckResult(name, False, f"{model.variant} model: {type(err).__name__}: {first_line(err)}",
                                     traceback.format_exc())
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else ""
 
 
 def make_check_models(out: Path = CHECK_MODELS) -> None:

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from benchmark.harness.cell import ScoreSettings, fresh_evaluation, one_line, run_cell
+from benchmark.errors import one_line
+from benchmark.harness.cell import ScoreSettings, fresh_evaluation, run_cell
 from benchmark.harness.isolation import Limits
 
 

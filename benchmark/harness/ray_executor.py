@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from benchmark.errors import OnionbenchError
+from benchmark.errors import OnionbenchError, first_line
 from benchmark.harness.executors import CellTask, execute, failed_record
 
 RETRIES = 1  # a cell whose worker dies is run once more, then recorded as failed
@@ -77,8 +77,7 @@ class RayExecutor:
 
 def _died(task: CellTask, error: Exception | None) -> dict:
     """The failed record of a cell whose worker died twice, or whose node was lost."""
-    text = str(error).strip()
-    reason = text.splitlines()[0] if text else type(error).__name__
+    reason = first_line(error, type(error).__name__) if error is not None else "no error was reported"
     return failed_record(task, f"the cell's Ray worker died (retried {RETRIES}x): {reason}")
 
 

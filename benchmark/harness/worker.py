@@ -32,7 +32,7 @@ from typing import BinaryIO
 
 import torch
 
-from benchmark.errors import OnionbenchError
+from benchmark.errors import one_line
 from benchmark.harness import attest, bwrap, channel, protocol, sandbox
 
 
@@ -51,8 +51,7 @@ def reason(err: BaseException, memory_gb: float) -> str:
     traceback.print_exception(err, file=sys.stderr)
     if _is_memory_error(err):
         return f"exceeded the memory limit of {memory_gb:g} GB (raise it with --memory)"
-    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-    return (text if isinstance(err, OnionbenchError) else f"{type(err).__name__}: {text}")[:500]
+    return one_line(err)
 
 
 def _private_stdout() -> BinaryIO:

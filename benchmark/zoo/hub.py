@@ -36,7 +36,7 @@ from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError
 
 from benchmark.data import SPLIT_DIR, SPLITS, Sequences, load_split
-from benchmark.errors import OnionbenchError
+from benchmark.errors import OnionbenchError, first_line
 from benchmark.hashing import file_sha256
 from benchmark.task import BENCHMARK_VERSION
 from benchmark.zoo.cards import dataset_card
@@ -52,12 +52,6 @@ Log = Callable[[str], None]
 
 def _quiet(_: str) -> None:
     return None
-
-
-def _one_line(err: BaseException) -> str:
-    """The first non-empty line of an error (huggingface_hub errors span several lines)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
 
 
 def _endpoint(endpoint: str | None) -> str:
@@ -117,7 +111,7 @@ def _source_folder(entry: ModelEntry, source: Path | None) -> Path:
 
 
 def _http_error(action: str, err: Exception) -> OnionbenchError:
-    return OnionbenchError(f"{action}: {_one_line(err)}")
+    return OnionbenchError(f"{action}: {first_line(err, type(err).__name__)}")
 
 
 def _publish_splits(api: HfApi, org: str, tag: str | None, pin_path: Path, log: Log) -> str:
@@ -261,9 +255,9 @@ def _explain(err: Exception, repo: str, revision: str, repo_type: str, endpoint:
         if isinstance(refs_err, RepositoryNotFoundError) or status in (401, 403, 404):
             return OnionbenchError(f"no {repo_type} repo {repo} on {where} (or it is private); check the name "
                                    "and --endpoint")
-        return OnionbenchError(f"cannot download {repo} @ {revision} from {where}: {_one_line(err)}")
+        return OnionbenchError(f"cannot download {repo} @ {revision} from {where}: {first_line(err, type(err).__name__)}")
     except Exception:  # unreachable server: report the original error
-        return OnionbenchError(f"cannot download {repo} @ {revision} from {where}: {_one_line(err)}")
+        return OnionbenchError(f"cannot download {repo} @ {revision} from {where}: {first_line(err, type(err).__name__)}")
     known = {r.name for r in refs.branches} | {r.name for r in refs.tags}
     if revision not in known and not _COMMIT.fullmatch(revision):
         branches = ", ".join(sorted(r.name for r in refs.branches)) or "none"
@@ -271,8 +265,8 @@ def _explain(err: Exception, repo: str, revision: str, repo_type: str, endpoint:
         return OnionbenchError(f"{repo} has no revision {revision!r} on {where} (branches: {branches}; tags: {tags})")
     if _COMMIT.fullmatch(revision):
         return OnionbenchError(f"cannot download {repo} at commit {revision} from {where} (no such commit?): "
-                               f"{_one_line(err)}")
-    return OnionbenchError(f"cannot download {repo} @ {revision} from {where}: {_one_line(err)}")
+                               f"{first_line(err, type(err).__name__)}")
+    return OnionbenchError(f"cannot download {repo} @ {revision} from {where}: {first_line(err, type(err).__name__)}")
 
 
 def _snapshot(repo: str, revision: str, *, repo_type: str, endpoint: str | None, cache_dir: Path | None,
