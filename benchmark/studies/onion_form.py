@@ -40,7 +40,8 @@ from torch import nn
 
 from benchmark.harness.fitting import train_minibatches
 
-__all__ = ["FORMS", "STUDY_VERSION", "fit_form", "measure", "render_family", "family_of", "OUT"]
+__all__ = ["FORMS", "OUT", "STUDY_VERSION", "family_of", "fit_form", "load_all", "measure", "paper_section",
+           "render_all", "render_family"]
 
 STUDY_VERSION = 1  # bump when the trainer or a measurement changes: older files are then refitted
 FORMS = ("magnitude", "paper", "free")
@@ -287,6 +288,36 @@ def report(families: dict[str, list[dict]]) -> str:
 def _decay(sizes: list[float]) -> float:
     ratios = sorted(b / a for a, b in zip(sizes, sizes[1:]) if a > 0)
     return ratios[len(ratios) // 2] if ratios else math.nan
+
+
+def paper_section(families: dict[str, list[dict]]) -> str:
+    """docs/PAPER_FINDING.md's section on the onion's form: the ranges per variant, from the data alone."""
+    if not families:
+        return "## The onion's form\n\nNo onion-form data committed yet (python -m benchmark.studies.onion_form)."
+
+    def span(variant: str, value: Callable[[dict], float]) -> str:
+        xs = [_mean([value(m) for m in models]) for fam, models in families.items() if fam.endswith(f"-{variant}")]
+        return f"{min(xs):.2f}-{max(xs):.2f}" if xs else "n/a"
+
+    def rel(form: str) -> Callable[[dict], float]:
+        return lambda m: m["forms"][form]["write_iia"] / m["table_write_iia"]
+
+    lines = []
+    for variant in ("ar", "ni"):
+        lines.append(
+            f"- **`{variant}` models** ({sum(f.endswith('-' + variant) for f in families)} families): the strict "
+            f"magnitude code keeps {span(variant, rel('magnitude'))} of the additive table's WRITE, the paper's "
+            f"form {span(variant, rel('paper'))}, the free form {span(variant, rel('free'))}. The free form's "
+            f"positions share channels at {span(variant, lambda m: m['forms']['free']['sharing'])} (1 = the same "
+            f"channels at every position) and its layers change by a median factor of "
+            f"{span(variant, lambda m: _decay(m['forms']['free']['layer_size']))} per position.")
+    return ("## The onion's form (benchmark/studies/onion_form.py, `valid` split)\n\n"
+            "An onion write fitted through the decoder under three forms of its scale s(p): the strict magnitude "
+            "code gamma^p * s0 (one channel profile for every position), the paper's g * gamma^p + p * lin + b, "
+            "and a free one; each form's WRITE relative to the `additive-table` reference (the ceiling of any "
+            "additive edit); ranges over the GRU and LSTM families of the core tiers (seed means per family; "
+            "per family: leaderboard/onion-form/REPORT.md). One trainer and one schedule (the onion baseline's) "
+            "for all three: a form that needs a longer schedule is under-stated.\n\n" + "\n".join(lines))
 
 
 def render_all(folder: Path = OUT) -> dict[Path, str]:
