@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ import torch
 from torch import nn
 
 from benchmark.harness.fitting import train_minibatches
+from benchmark.zoo.architectures import parse_name
 
 __all__ = ["FORMS", "OUT", "STUDY_VERSION", "family_of", "fit_form", "load_all", "measure", "paper_section",
            "render_all", "render_family"]
@@ -126,57 +126,54 @@ def shape_of(codes: torch.Tensor, scales: torch.Tensor) -> dict:
 def measure(name: str, params: dict | None = None, *, score: Callable | None = None,
             table_write: Callable | None = None) -> dict:
     """The study's data for one registry model: each form's WRITE on `valid` and its shape,
-    and the additive table's WRITE. `score(decl, model)` and `table_write(name)` default to the
-    harness's in-process scoring on `valid` (tests pass cheaper ones)."""
-    from benchmark.data import heldout_keys
+    and the additive table's WRITE. `score(codes, scales, model, valid)` and
+    `table_write(model, provenance, valid)` default to the harness's in-process scoring on
+    `valid` (tests pass cheaper ones). The model and the split are loaded once for all four fits."""
+    from benchmark.data import heldout_keys, load_split
+    from benchmark.harness.cell import Evaluation
     from benchmark.harness.defaults import DEFAULT_BUDGET
     from benchmark.harness.interface import FitData, FrozenModel, seed_everything
+    from benchmark.harness.plan import PLAN_SEED
     from benchmark.zoo.resolve import load_reference
 
     params = {**DEFAULTS, **(params or {})}
     model, provenance = load_reference(name)
+    valid = Evaluation(load_split("valid"), PLAN_SEED, name="valid")
     score, table_write = score or _valid_write, table_write or _table_write_on_valid
     forms = {}
     for form in FORMS:
         seed_everything(params["seed"])
         data = FitData(model, heldout_keys(), seed=params["seed"], budget=DEFAULT_BUDGET)
         codes, scales = fit_form(FrozenModel(model, data), data, form, params)
-        forms[form] = {"write_iia": score(codes, scales, model), **shape_of(codes, scales)}
+        forms[form] = {"write_iia": score(codes, scales, model, valid), **shape_of(codes, scales)}
     return {"study_version": STUDY_VERSION, "model": name, "model_sha256": provenance["sha256"],
             "architecture": provenance["architecture"], "hidden_size": provenance["hidden_size"],
             "variant": provenance["variant"], "seed": provenance["seed"], "split": "valid", "params": params,
-            "forms": forms, "table_write_iia": table_write(name)}
+            "forms": forms, "table_write_iia": table_write(model, provenance, valid)}
 
 
-def _valid_write(codes: torch.Tensor, scales: torch.Tensor, model: nn.Module) -> float:
+def _valid_write(codes: torch.Tensor, scales: torch.Tensor, model: nn.Module, valid: Any) -> float:
     """WRITE IIA on `valid` of the harness's "onion" write form (a zero linear read rides along:
     a declaration must read, and READ is not what is measured here)."""
-    from benchmark.data import load_split
-    from benchmark.harness.cell import Evaluation, score_fitted
+    from benchmark.harness.cell import score_fitted
     from benchmark.harness.declared import Declaration, as_method
-    from benchmark.harness.plan import PLAN_SEED
 
     n_pos, vocab, n = scales.shape[0], codes.shape[0], codes.shape[1]
     decl = Declaration(read=("linear", {"weight": torch.zeros(n_pos, vocab, n), "bias": torch.zeros(n_pos, vocab)}),
                        write=("onion", {"codes": codes, "scales": scales}))
-    out = score_fitted(as_method(decl, n), model, Evaluation(load_split("valid"), PLAN_SEED, name="valid"))
+    out = score_fitted(as_method(decl, n), model, valid)
     return round(float(out["metrics"]["write"]["iia"]), 4)
 
 
-def _table_write_on_valid(name: str) -> float:
+def _table_write_on_valid(model: nn.Module, provenance: dict, valid: Any) -> float:
     """The additive-table baseline's WRITE IIA on `valid` at its defaults, fitted in this process
     (a trusted baseline, discovered like any method folder)."""
-    from benchmark.data import load_split
-    from benchmark.harness.cell import Evaluation, run_cell
-    from benchmark.harness.plan import PLAN_SEED
+    from benchmark.harness.cell import run_cell
     from benchmark.harness.submission import resolve
-    from benchmark.zoo.resolve import load_reference
 
-    model, provenance = load_reference(name)
-    record = run_cell(resolve("additive-table"), model, provenance, isolate=False,
-                      evaluation=Evaluation(load_split("valid"), PLAN_SEED, name="valid"))
+    record = run_cell(resolve("additive-table"), model, provenance, isolate=False, evaluation=valid)
     if record["status"] != "ok":
-        raise RuntimeError(f"additive-table on {name} failed: {record['error']}")
+        raise RuntimeError(f"additive-table on {provenance['name']} failed: {record['error']}")
     return round(float(record["metrics"]["write"]["iia"]), 4)
 
 
@@ -196,28 +193,20 @@ def write_atomic(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-_FAMILY = re.compile(r"(.+)-h(\d+)-([a-z]+)-s\d+")
-
-
 def family_of(model: str) -> str | None:
     """"gru-h64-ar" for "gru-h64-ar-s2"; None for a name outside the zoo's scheme."""
-    m = _FAMILY.fullmatch(model)
-    return f"{m[1]}-h{m[2]}-{m[3]}" if m else None
+    parts = parse_name(model)
+    return f"{parts.architecture}-h{parts.hidden}-{parts.variant}" if parts else None
 
 
 def load_all(folder: Path = OUT) -> dict[str, list[dict]]:
     """family -> its models' data, sorted by seed."""
+    named = [(parts, data) for data in (json.loads(p.read_text()) for p in folder.glob("*.json"))
+             if (parts := parse_name(data["model"])) is not None]
     fams: dict[str, list[dict]] = {}
-    for path in sorted(folder.glob("*.json")):
-        data = json.loads(path.read_text())
-        fam = family_of(data["model"])
-        if fam:
-            fams.setdefault(fam, []).append(data)
-    def order(fam: str) -> tuple:
-        arch, n, variant = _FAMILY.fullmatch(fam + "-s0").groups()  # type: ignore[union-attr]
-        return arch, int(n), variant
-
-    return {f: sorted(v, key=lambda d: d["seed"]) for f, v in sorted(fams.items(), key=lambda kv: order(kv[0]))}
+    for parts, data in sorted(named, key=lambda pd: pd[0]):  # architecture, N, variant, seed: the zoo's order
+        fams.setdefault(f"{parts.architecture}-h{parts.hidden}-{parts.variant}", []).append(data)
+    return fams
 
 
 COLOURS = {"magnitude": "C3", "paper": "C0", "free": "C2"}
