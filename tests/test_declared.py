@@ -143,6 +143,50 @@ def test_the_rotation_swap_form_is_linear_das_interchange():
     assert torch.allclose(got, expected, atol=1e-6)
 
 
+def test_the_pair_rotation_swap_form_moves_every_pair_the_mask_touches():
+    """Issue 30 item 2: pair j = (j, j+1) comes from the source iff position j or j+1 is masked;
+    a coordinate owned by P - 1 (keep) never does. Checked coordinate by coordinate."""
+    gen = torch.Generator().manual_seed(2)
+    rotation = torch.linalg.qr(torch.randn(N, N, generator=gen))[0]
+    owner = torch.arange(N) % P  # pairs 0..7 and keep (8), each owning some coordinates
+    hb, hs = torch.randn(6, N, generator=gen), torch.randn(6, N, generator=gen)
+    mask = torch.rand(6, P, generator=gen) < 0.5
+    mask[0] = False
+    mask[0, 4] = True  # one position: exactly the pairs (3, 4) and (4, 5) move
+    z = forms.pair_rotation_swap({"rotation": rotation, "owner": owner}, hb, hs, mask) @ rotation.T
+    zb, zs = hb @ rotation.T, hs @ rotation.T
+    for row in range(6):
+        for c in range(N):
+            j = int(owner[c])
+            moved = j < P - 1 and bool(mask[row, j] or mask[row, j + 1])
+            assert torch.allclose(z[row, c], (zs if moved else zb)[row, c], atol=1e-5), (row, c)
+    assert {int(owner[c]) for c in range(N) if not torch.allclose(z[0, c], zb[0, c], atol=1e-5)} == {3, 4}
+
+
+def test_linear_das_bigram_builds_the_papers_bigram_inputs():
+    """Base: the original with only position p changed (maybe to itself); source: the original at
+    p-1, p, p+1 and inside no other constraint; padding untouched in both."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ldasb", ROOT / "baselines" / "linear-das-bigram" / "method.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    method = mod.LinearDASBigram()
+    method.n_pos_, method.vocab_ = P, V
+    torch.manual_seed(0)
+    lengths = torch.randint(2, P + 1, (500,))
+    original = torch.where(torch.arange(P)[None] < lengths[:, None], torch.randint(0, V, (500, P)), 0)
+    base, source, position = method._bigram_inputs(original, lengths)
+    cols = torch.arange(P)[None]
+    assert bool((position < lengths).all())
+    assert bool(((base == original) | (cols == position[:, None])).all())
+    near = (cols - position[:, None]).abs() <= 1
+    assert bool((source[near] == original[near]).all())
+    pad = cols >= lengths[:, None]
+    assert bool((source[pad] == original[pad]).all() and (base[pad] == original[pad]).all())
+    assert float((source != original).float().mean()) > 0.3  # elsewhere random
+
+
 def test_the_read_write_interchange_writes_the_sources_tokens_where_masked():
     """With an exact one-hot code (token t at position p adds e[p*V + t]... here: a table), reading then
     writing moves exactly the masked positions' tokens."""
@@ -162,7 +206,7 @@ def test_the_read_write_interchange_writes_the_sources_tokens_where_masked():
 # ---- the baselines as declared methods (issue 28 item 4) ------------------------------------
 
 DECLARED_BASELINES = ("onion", "linear-das", "linear-probe", "random-subspace", "onion-probe", "mlp-probe",
-                      "additive-table")
+                      "additive-table", "linear-das-bigram")
 OPEN_BASELINES = ("gru-probe", "gru-probe-ni", "reencode-distil")
 
 

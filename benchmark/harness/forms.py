@@ -126,6 +126,23 @@ def rotation_swap(t: dict[str, T], h_base: T, h_source: T, mask: T) -> T:
     return (zb + take * (zs - zb)) @ r
 
 
+def pair_rotation_swap(t: dict[str, T], h_base: T, h_source: T, mask: T) -> T:
+    """DAS on token pairs (the paper's bigram variables): rotated coordinates owned by pairs
+    (j, j+1), each taken from the source where the mask touches its pair (position j or j+1
+    masked). `owner` holds each coordinate's pair (P - 1 = kept from the base).
+
+    Why "touches": a pair variable carries both of its tokens, so a swap of position j must
+    move both pairs that contain it. Where the mask swaps j but not j + 1, the moved pair also
+    carries the source's token at j + 1, which the target does not want: a pure pair code
+    cannot do every unigram interchange, and this form says by how much."""
+    r, owner = t["rotation"], t["owner"].long()
+    pairs = mask.shape[1] - 1
+    touched = (mask[:, :-1] | mask[:, 1:]).float()  # (batch, P - 1): pair j touches j or j + 1
+    take = torch.cat([touched, torch.zeros(mask.shape[0], 1)], dim=1)[:, owner.clamp(0, pairs)]
+    zb, zs = h_base @ r.T, h_source @ r.T
+    return (zb + take * (zs - zb)) @ r
+
+
 def block_swap(t: dict[str, T], h_base: T, h_source: T, mask: T) -> T:
     """h_base with each masked position's block (M[p]) taken from h_source."""
     take = (mask.float() @ t["mask"]).clamp(max=1.0)
@@ -148,6 +165,8 @@ FORMS: dict[str, Form] = {f.name: f for f in (
          block_replace_write, "in rotated coordinates, set position p's block to the token's code"),
     Form("rotation-swap", "interchange", {"rotation": ("N", "N"), "owner": ("N",)}, rotation_swap,
          "DAS: rotated coordinates owned by positions, swapped where masked"),
+    Form("pair-rotation-swap", "interchange", {"rotation": ("N", "N"), "owner": ("N",)}, pair_rotation_swap,
+         "DAS on bigrams: rotated coordinates owned by pairs (j, j+1), swapped where the mask touches the pair"),
     Form("block-swap", "interchange", {"mask": ("P", "N")}, block_swap, "swap each masked position's block"),
     Form("read-write", "interchange", {}, lambda t, h_base, h_source, mask: h_base,
          "read both states once with the read form, write the source's tokens where masked and different"),
