@@ -1,9 +1,9 @@
-"""What a sealed cell's record says on this machine (`benchmark.harness.attest`)."""
+"""What a sealed cell's record says on this machine (`benchmark.harness.isolation.attest`)."""
 
 from __future__ import annotations
 
-from benchmark.harness import bwrap
-from benchmark.harness.sandbox import abi_version
+from benchmark.harness.isolation import bwrap
+from benchmark.harness.isolation.sandbox import abi_version
 
 SEALED = bwrap.unavailable() is None
 

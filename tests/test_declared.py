@@ -12,7 +12,7 @@ import torch
 from benchmark.harness import declared, forms
 from benchmark.harness.cell import run_cell
 from benchmark.harness.declared import Declaration, DeclarationError
-from benchmark.harness.isolation import Limits
+from benchmark.harness.isolation.launch import Limits
 from benchmark.harness.records import validate
 from benchmark.harness.submission import load_spec
 from benchmark.zoo.resolve import load_reference

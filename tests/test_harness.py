@@ -147,7 +147,7 @@ def test_committed_records_match_the_schema(path):
 
 
 def test_verify_compares_a_record_whose_track_went_missing_without_crashing():
-    from benchmark.harness.verify import compare_exact
+    from benchmark.audit.verify import compare_exact
 
     old = _score_toy("onehot-perfect")
     new = {**old, "metrics": {**old["metrics"], "write": None}}
@@ -157,7 +157,7 @@ def test_verify_compares_a_record_whose_track_went_missing_without_crashing():
 
 def test_verify_names_the_two_machines_when_a_record_differs_across_them():
     """Exact repeats hold on the recording machine; across CPUs the third decimal may move."""
-    from benchmark.harness.verify import compare_exact
+    from benchmark.audit.verify import compare_exact
 
     old = _score_toy("onehot-perfect")
     moved = {**old["metrics"], "read": {**old["metrics"]["read"], "token_accuracy": 0.5}}

@@ -18,15 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmark.data import heldout_keys
-from benchmark.harness.cell import fresh_evaluation, run_cell
-from benchmark.harness.guard import Forbidden, ForbiddenStateError, inspect_fitted, serialise
-from benchmark.harness.interface import FitData
-from benchmark.harness.isolation import Limits
-from benchmark.harness.records import record_path, validate, write_atomic
-from benchmark.harness.sandbox import abi_version
-from benchmark.harness.submission import load_spec
-from benchmark.harness.verify import (
+from benchmark.audit.verify import (
     compare_fresh,
     one_sided_threshold,
     row_verdict,
@@ -34,6 +26,14 @@ from benchmark.harness.verify import (
     within_interval,
     z_score,
 )
+from benchmark.data import heldout_keys
+from benchmark.harness.cell import fresh_evaluation, run_cell
+from benchmark.harness.guard import Forbidden, ForbiddenStateError, inspect_fitted, serialise
+from benchmark.harness.interface import FitData
+from benchmark.harness.isolation.launch import Limits
+from benchmark.harness.isolation.sandbox import abi_version
+from benchmark.harness.records import record_path, validate, write_atomic
+from benchmark.harness.submission import load_spec
 from benchmark.zoo.resolve import load_reference
 from tests.sealed import expected_sandbox
 
@@ -68,8 +68,8 @@ def test_a_method_that_switches_off_the_guard_is_still_refused_before_scoring():
 
 
 def test_the_trusted_scan_finds_a_weight_inside_a_larger_tensor():
-    from benchmark.harness.blobscan import scan_blob
     from benchmark.harness.guard import fingerprints
+    from benchmark.harness.isolation.blobscan import scan_blob
 
     model, _ = load_reference(str(CHECK_AR))
     weight = dict(model.named_parameters())["readout.weight"].detach()

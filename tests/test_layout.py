@@ -61,13 +61,13 @@ def test_the_harness_never_imports_baselines_or_submissions():
 def test_no_layer_imports_upward():
     """docs/ARCHITECTURE.md's layers: the harness and the zoo sit below the board and the command line."""
     below = ("benchmark.harness", "benchmark.zoo", "benchmark.data", "benchmark.task", "benchmark.errors")
-    above = ("benchmark.board", "benchmark.cli", "benchmark.studies")
+    above = ("benchmark.board", "benchmark.cli", "benchmark.studies", "benchmark.audit")
     for name, deps in _graph().items():
         if name.startswith(below):
             upward = sorted(d for d in deps if d.startswith(above))
             assert not upward, f"{name} imports {upward}: move the shared code down, or the caller up"
         if name.startswith("benchmark.board"):  # the board is a function of the records, not of a study's code
-            studies = sorted(d for d in deps if d.startswith("benchmark.studies"))
+            studies = sorted(d for d in deps if d.startswith(("benchmark.studies", "benchmark.audit")))
             assert not studies, f"{name} imports {studies}: the page links a study's figures by name only"
 
 
@@ -85,3 +85,13 @@ def test_errors_become_one_line_through_one_helper():
     assert one_line(ValueError("bad\nmore")) == "ValueError: bad"
     assert one_line(OnionbenchError("fix it like so")) == "fix it like so"  # ours: written for the user
     assert len(one_line(ValueError("x" * 900))) == 500
+
+
+def test_every_subpackage_ships_in_the_wheel():
+    """pyproject.toml lists packages by hand: a new subpackage left out would import in a checkout
+    and fail in an installed onionbench (benchmark.studies was missing until issue 32's move)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {_module_name(p) for p in PACKAGE.rglob("__init__.py")}
+    assert not found - listed, f"add {sorted(found - listed)} to [tool.setuptools] packages in pyproject.toml"

@@ -690,7 +690,7 @@ def test_a_hand_edited_metric_fails_verify_and_freshness(tmp_path):
 
 
 def test_row_bibtex_names_version_and_every_record_hash():
-    from benchmark.board.citation import row_bibtex, rows_digest
+    from benchmark.audit.cite import row_bibtex, rows_digest
 
     rows = build_rows(_core("writer", 0.6, 0.6, 0.6, spread=0.01), REGISTRY)
     text = row_bibtex(rows[0])
@@ -699,7 +699,7 @@ def test_row_bibtex_names_version_and_every_record_hash():
 
 
 def test_cite_credits_the_methods_authors_and_its_digest_survives_an_identical_rescore():
-    from benchmark.board.citation import row_citation, rows_digest
+    from benchmark.audit.cite import row_citation, rows_digest
 
     records = [_reseal(r, method={**r["method"], "authors": ["Ada Lovelace", "Alan Turing"],
                                   "url": "https://arxiv.org/abs/2408.10920"}) for r in _core("writer", 0.6, 0.6, 0.6)]
@@ -768,7 +768,7 @@ def test_verify_re_scores_with_the_records_thread_count_and_restores_the_process
 
     import torch
 
-    from benchmark.harness.verify import recorded_threads
+    from benchmark.audit.verify import recorded_threads
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()

@@ -7,7 +7,6 @@ import argparse
 import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,11 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def lc():
-    spec = importlib.util.spec_from_file_location("learning_curves", ROOT / "benchmarks" / "learning_curves.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["learning_curves"] = module  # its dataclass looks its module up while being built
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("benchmark.studies.learning_curves")
 
 
 def _args(**kw) -> argparse.Namespace:

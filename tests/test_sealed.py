@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark.harness import bwrap, channel, supervisor
 from benchmark.harness.cell import run_cell
-from benchmark.harness.isolation import Limits
+from benchmark.harness.isolation import bwrap, channel, supervisor
+from benchmark.harness.isolation.launch import Limits
 from benchmark.harness.records import validate
 from benchmark.harness.submission import load_spec
 from benchmark.zoo.resolve import load_reference
@@ -330,7 +330,7 @@ def test_the_reaper_reads_proc_as_bytes_and_finds_a_process_with_a_non_utf8_name
 
 def test_keyring_ids_are_read_with_the_right_syscall():
     """The attestation compares keyring ids: they must be real ids on this machine (or -1)."""
-    from benchmark.harness.attest import keyrings
+    from benchmark.harness.isolation.attest import keyrings
 
     ids = keyrings()
     assert set(ids) == {"session", "user"} and all(isinstance(v, int) for v in ids.values())

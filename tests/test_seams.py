@@ -105,7 +105,7 @@ def test_a_cell_task_is_plain_data():
     import pickle
 
     from benchmark.harness.cell import ScoreSettings
-    from benchmark.harness.isolation import Limits
+    from benchmark.harness.isolation.launch import Limits
 
     task = CellTask(str(ROOT / "baselines" / "random-subspace"), "gru-h48-ar-s0", {}, ScoreSettings(), Limits())
     assert pickle.loads(pickle.dumps(task)) == task  # it can cross to a worker process or a cluster node

@@ -117,7 +117,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from benchmark.harness.isolation import Limits
+    from benchmark.harness.isolation.launch import Limits
     from benchmark.harness.runner import ScoreSettings
     from benchmark.zoo.registry import select
     from benchmark.zoo.resolve import require_available
@@ -282,7 +282,7 @@ def _cmd_leaderboard(args: argparse.Namespace) -> int:
 
 
 def _cmd_cite(args: argparse.Namespace) -> int:
-    from benchmark.board.citation import cite
+    from benchmark.audit.cite import cite
 
     print(cite(Path(args.results), args.row))
     return 0
@@ -291,8 +291,8 @@ def _cmd_cite(args: argparse.Namespace) -> int:
 def _cmd_verify(args: argparse.Namespace) -> int:
     import secrets
 
-    from benchmark.harness.isolation import Limits
-    from benchmark.harness.verify import verify
+    from benchmark.audit.verify import verify
+    from benchmark.harness.isolation.launch import Limits
 
     fresh = args.fresh or args.fresh_seed is not None
     seed = (args.fresh_seed if args.fresh_seed is not None else secrets.randbits(31)) if fresh else None

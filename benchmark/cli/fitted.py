@@ -15,7 +15,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Fit and score a declared method on each model in a sealed cell; keep the scored forms."""
     from benchmark.harness import artifacts
     from benchmark.harness.cell import ScoreSettings, run_cell
-    from benchmark.harness.isolation import Limits
+    from benchmark.harness.isolation.launch import Limits
     from benchmark.harness.submission import resolve
     from benchmark.zoo.registry import select
     from benchmark.zoo.resolve import load_reference, require_available

@@ -29,10 +29,11 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import OnionbenchError, one_line
-from benchmark.harness import declared, supervisor
+from benchmark.harness import declared
 from benchmark.harness.cell import Evaluation, ScoreSettings, interchange_reads, score_in_process, shipped_evaluation
 from benchmark.harness.context import identity_by_length, identity_metrics, kept_by_length, oracle_metrics
-from benchmark.harness.isolation import model_bytes
+from benchmark.harness.isolation import supervisor
+from benchmark.harness.isolation.launch import model_bytes
 from benchmark.harness.record_fields import base_record
 from benchmark.harness.records import seal
 from benchmark.harness.submission import HYPOTHESES, NAME

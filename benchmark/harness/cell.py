@@ -33,7 +33,7 @@ from benchmark.harness.context import (
     oracle_metrics,
 )
 from benchmark.harness.defaults import DEFAULT_BUDGET
-from benchmark.harness.isolation import FitInfo, Limits, run_isolated
+from benchmark.harness.isolation.launch import FitInfo, Limits, run_isolated
 from benchmark.harness.plan import PLAN_SEED, make_plan
 from benchmark.harness.protocol import FitJob, answer_queries, fit_method, load_fitted
 from benchmark.harness.record_fields import base_record, outcomes_sha256

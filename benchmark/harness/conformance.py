@@ -183,7 +183,7 @@ def run_checks(spec: MethodSpec) -> list[CheckResult]:
     A method that writes outside its private /tmp, plants files in its folder or in
     site-packages, or leaves a process behind fails here as it would when scored, and
     leaves nothing on this machine. The first result says what the worker attested."""
-    from benchmark.harness.isolation import run_sealed_check
+    from benchmark.harness.isolation.launch import run_sealed_check
 
     try:
         attested, results = run_sealed_check(str(spec.folder))

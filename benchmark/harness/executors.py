@@ -19,7 +19,7 @@ from typing import Protocol
 
 from benchmark.errors import one_line
 from benchmark.harness.cell import ScoreSettings, fresh_evaluation, run_cell
-from benchmark.harness.isolation import Limits
+from benchmark.harness.isolation.launch import Limits
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def _init_worker(threads: int) -> None:
     leave workers running cells nobody will record)."""
     import torch
 
-    from benchmark.harness.supervisor import follow_parent
+    from benchmark.harness.isolation.supervisor import follow_parent
 
     torch.set_num_threads(threads)
     follow_parent(os.getppid())

@@ -36,7 +36,7 @@ import torch
 from benchmark.errors import OnionbenchError
 
 if TYPE_CHECKING:
-    from benchmark.harness.blobscan import Fingerprints
+    from benchmark.harness.isolation.blobscan import Fingerprints
 
 MAX_DEPTH = 40  # deeper than any honest method's state; stops cycles through odd containers
 
@@ -187,7 +187,7 @@ class _GuardedPickler(pickle.Pickler):
 def fingerprints(model: torch.nn.Module) -> Fingerprints:
     """The reference model's weights as raw bytes (matrices also transposed) and the modules whose
     objects a fitted method may not carry, for the supervisor's trusted scan (`blobscan`)."""
-    from benchmark.harness.blobscan import Fingerprints
+    from benchmark.harness.isolation.blobscan import Fingerprints
 
     weights = []
     for name, t in (*model.named_parameters(), *model.named_buffers()):

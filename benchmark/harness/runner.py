@@ -18,7 +18,7 @@ from benchmark.errors import OnionbenchError
 from benchmark.harness.cell import ScoreSettings, cell_inputs
 from benchmark.harness.defaults import DEFAULT_BUDGET, default_results
 from benchmark.harness.executors import CellTask, Executor, SequentialExecutor
-from benchmark.harness.isolation import Limits
+from benchmark.harness.isolation.launch import Limits
 from benchmark.harness.records import cell_key, read_record, record_path, write_atomic
 from benchmark.harness.submission import MethodSpec
 

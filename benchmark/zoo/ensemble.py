@@ -30,40 +30,13 @@ from torch import nn
 
 from benchmark.task import MAX_LEN, NO_INPUT, SOS, VOCAB_SIZE
 from benchmark.zoo.gru import RepeatGRU
+from benchmark.zoo.recurrent import StackedWeights, padded_embedding  # noqa: F401  (padded_embedding: re-export)
 
-_ROWS = VOCAB_SIZE + 2  # every member gets the `ni` table size; `ar` members never use the last row
 
-
-class GRUEnsemble(nn.Module):
+class GRUEnsemble(StackedWeights):
     """Stacked parameters of K `RepeatGRU` members (same hidden size, any variants)."""
 
-    def __init__(self, members: list[RepeatGRU]) -> None:
-        super().__init__()
-        sizes = {m.hidden_size for m in members}
-        if len(sizes) != 1:
-            raise ValueError(f"an ensemble needs one hidden size, got {sorted(sizes)}")
-        self.hidden_size = sizes.pop()
-        self.variants = [m.variant for m in members]
-        self.embedding = nn.Parameter(torch.stack([padded_embedding(m) for m in members]))
-        self.w_ih = nn.Parameter(torch.stack([m.gru.weight_ih_l0.detach() for m in members]))
-        self.w_hh = nn.Parameter(torch.stack([m.gru.weight_hh_l0.detach() for m in members]))
-        self.b_ih = nn.Parameter(torch.stack([m.gru.bias_ih_l0.detach() for m in members]))
-        self.b_hh = nn.Parameter(torch.stack([m.gru.bias_hh_l0.detach() for m in members]))
-        self.w_out = nn.Parameter(torch.stack([m.readout.weight.detach() for m in members]))
-        self.b_out = nn.Parameter(torch.stack([m.readout.bias.detach() for m in members]))
-        self.register_buffer("is_ni", torch.tensor([v == "ni" for v in self.variants]))
-
-    def member(self, k: int) -> RepeatGRU:
-        """Member k as a standalone `RepeatGRU` (a copy of the current weights)."""
-        model = RepeatGRU(self.hidden_size, self.variants[k])
-        rows = model.embedding.weight.shape[0]
-        state = {
-            "embedding.weight": self.embedding[k, :rows], "gru.weight_ih_l0": self.w_ih[k],
-            "gru.weight_hh_l0": self.w_hh[k], "gru.bias_ih_l0": self.b_ih[k], "gru.bias_hh_l0": self.b_hh[k],
-            "readout.weight": self.w_out[k], "readout.bias": self.b_out[k],
-        }
-        model.load_state_dict({name: t.detach().clone() for name, t in state.items()}, strict=True)
-        return model
+    MEMBER = RepeatGRU
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (K, batch, MAX_LEN, 30) for tokens (K, batch, MAX_LEN), lengths (K, batch).
@@ -142,12 +115,6 @@ def sort_by_length(tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.T
     """Reorder each member's batch longest-first (the loss does not depend on row order)."""
     order = lengths.argsort(dim=1, descending=True, stable=True)
     return tokens.gather(1, order.unsqueeze(-1).expand_as(tokens)), lengths.gather(1, order)
-
-
-def padded_embedding(model: nn.Module) -> torch.Tensor:
-    """A member's embedding table padded to the `ni` size, so members of both variants stack."""
-    weight = model.embedding.weight.detach()
-    return torch.cat([weight, weight.new_zeros(_ROWS - weight.shape[0], weight.shape[1])])
 
 
 def lookup_rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:

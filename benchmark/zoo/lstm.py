@@ -19,15 +19,14 @@ import torch
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
-from benchmark.task import MAX_LEN, SOS, VOCAB_SIZE
-from benchmark.zoo.ensemble import lookup_rows, padded_embedding, rows_running, teacher_inputs
-from benchmark.zoo.interface import check_variant, decoder_inputs, embedding_rows
+from benchmark.zoo.ensemble import lookup_rows, rows_running, teacher_inputs
+from benchmark.zoo.recurrent import RepeatRNN, StackedWeights
 
 State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (1, batch, N): nn.LSTM's layout
 
 
 class RepeatLSTM(
-    nn.Module,
+    RepeatRNN,
     PyTorchModelHubMixin,
     library_name="onionbench",
     tags=["onionbench", "interpretability", "lstm", "sequence-repetition"],
@@ -41,22 +40,15 @@ class RepeatLSTM(
             (decoder reads SOS, then NO_INPUT: it must count positions itself).
     """
 
+    RNN_NAME = "lstm"
+    RNN_CLASS = nn.LSTM
+
     def __init__(self, hidden_size: int, variant: str = "ar") -> None:
-        super().__init__()
-        check_variant(variant)
-        self.hidden_size = hidden_size
-        self.variant = variant
-        self.embedding = nn.Embedding(embedding_rows(variant), hidden_size)
-        self.lstm = nn.LSTM(hidden_size, hidden_size, batch_first=True)
-        self.readout = nn.Linear(hidden_size, VOCAB_SIZE)
+        super().__init__(hidden_size, variant)  # the Hub mixin records these two arguments as the config
 
     @property
     def state_dim(self) -> int:
         return 2 * self.hidden_size
-
-    @property
-    def vocab_size(self) -> int:
-        return VOCAB_SIZE
 
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final encoder state (h, c) concatenated: tokens (batch, pos) int64, lengths (batch,) -> (batch, 2N).
@@ -69,40 +61,20 @@ class RepeatLSTM(
         c = torch.zeros_like(h)
         steps = int(lengths.max()) if lengths.numel() else 0
         for t in range(steps):
-            _, (h_new, c_new) = self.lstm(x[:, t : t + 1], (h, c))
+            _, (h_new, c_new) = self.recurrence(x[:, t : t + 1], (h, c))
             running = (t < lengths).view(1, -1, 1)
             h, c = torch.where(running, h_new, h), torch.where(running, c_new, c)
         return torch.cat([h[0], c[0]], dim=-1)
 
-    def split_state(self, state: torch.Tensor) -> State:
+    def recurrent_state(self, state: torch.Tensor) -> State:
         """(batch, 2N) -> nn.LSTM's (h, c), each (1, batch, N)."""
         h, c = state.split(self.hidden_size, dim=-1)
         return h.unsqueeze(0).contiguous(), c.unsqueeze(0).contiguous()
 
-    def decode(self, state: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (batch, MAX_LEN, 30) from state (batch, 2N); differentiable in the state and weights.
-
-        targets (batch, MAX_LEN) int64 are needed only by the `ar` variant (teacher forcing).
-        """
-        inputs = decoder_inputs(self.variant, targets, state.shape[0], state.device)
-        outputs, _ = self.lstm(self.embedding(inputs), self.split_state(state))
-        return self.readout(outputs)
-
-    @torch.no_grad()
-    def generate(self, state: torch.Tensor) -> torch.Tensor:
-        """Greedy decoding: tokens (batch, MAX_LEN) int64 from state (batch, 2N)."""
-        if self.variant == "ni":
-            return self.decode(state).argmax(-1)
-        token = torch.full((state.shape[0], 1), SOS, dtype=torch.int64, device=state.device)
-        hc, out = self.split_state(state), []
-        for _ in range(MAX_LEN):
-            step, hc = self.lstm(self.embedding(token), hc)
-            token = self.readout(step).argmax(-1)
-            out.append(token)
-        return torch.cat(out, dim=1)
+    split_state = recurrent_state  # the name MODEL_INTERFACE.md's LSTM section uses
 
 
-class LSTMEnsemble(nn.Module):
+class LSTMEnsemble(StackedWeights):
     """Stacked parameters of K `RepeatLSTM` members (same N, any variants), one batched matmul per step.
 
     Why: as for the GRU (`benchmark.zoo.ensemble`), a small LSTM's step on a CPU is per-op
@@ -113,33 +85,7 @@ class LSTMEnsemble(nn.Module):
     (E W_ih^T + b_ih + b_hh): each still gets its own gradient and weight decay, as alone.
     """
 
-    def __init__(self, members: list[RepeatLSTM]) -> None:
-        super().__init__()
-        sizes = {m.hidden_size for m in members}
-        if len(sizes) != 1:
-            raise ValueError(f"an ensemble needs one hidden size, got {sorted(sizes)}")
-        self.hidden_size = sizes.pop()
-        self.variants = [m.variant for m in members]
-        self.embedding = nn.Parameter(torch.stack([padded_embedding(m) for m in members]))
-        self.w_ih = nn.Parameter(torch.stack([m.lstm.weight_ih_l0.detach() for m in members]))
-        self.w_hh = nn.Parameter(torch.stack([m.lstm.weight_hh_l0.detach() for m in members]))
-        self.b_ih = nn.Parameter(torch.stack([m.lstm.bias_ih_l0.detach() for m in members]))
-        self.b_hh = nn.Parameter(torch.stack([m.lstm.bias_hh_l0.detach() for m in members]))
-        self.w_out = nn.Parameter(torch.stack([m.readout.weight.detach() for m in members]))
-        self.b_out = nn.Parameter(torch.stack([m.readout.bias.detach() for m in members]))
-        self.register_buffer("is_ni", torch.tensor([v == "ni" for v in self.variants]))
-
-    def member(self, k: int) -> RepeatLSTM:
-        """Member k as a standalone `RepeatLSTM` (a copy of the current weights)."""
-        model = RepeatLSTM(self.hidden_size, self.variants[k])
-        rows = model.embedding.weight.shape[0]
-        state = {
-            "embedding.weight": self.embedding[k, :rows], "lstm.weight_ih_l0": self.w_ih[k],
-            "lstm.weight_hh_l0": self.w_hh[k], "lstm.bias_ih_l0": self.b_ih[k], "lstm.bias_hh_l0": self.b_hh[k],
-            "readout.weight": self.w_out[k], "readout.bias": self.b_out[k],
-        }
-        model.load_state_dict({name: t.detach().clone() for name, t in state.items()}, strict=True)
-        return model
+    MEMBER = RepeatLSTM
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Teacher-forced logits (K, batch, MAX_LEN, 30) for tokens (K, batch, MAX_LEN), lengths (K, batch).

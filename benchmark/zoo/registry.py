@@ -2,7 +2,7 @@
 
 Each entry pins a model: name, size, variant, seed, tier, parameter count, weight sha256,
 test exact match, training time and hardware, Hub repo id and revision. The core tier is
-embedded in `benchmark/zoo/<name>/` so scoring works offline; loading verifies the sha256.
+embedded in `benchmark/zoo/models/<name>/` so scoring works offline; loading verifies the sha256.
 
 Maintainers: `embed(Path("runs/zoo"))` copies finished model folders into the zoo and
 refreshes their entries (the command line's `onionbench models embed`).
@@ -26,7 +26,7 @@ from benchmark.zoo import calibration
 from benchmark.zoo.architectures import ModelName, architecture, model_name, read_config
 
 REGISTRY_PATH = Path(__file__).parent / "registry.json"
-ZOO_DIR = Path(__file__).parent
+ZOO_DIR = Path(__file__).parent / "models"  # generated model folders, apart from the zoo's source modules
 # A trained model whose weights are larger is pinned (sha256, records) but not copied into the package:
 # the wheel stays small, and `models download` fetches it from the Hub once published (issue 31 item 3).
 EMBED_LIMIT_BYTES = 20 * 2**20

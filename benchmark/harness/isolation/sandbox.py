@@ -29,7 +29,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1]  # benchmark/: readable by the scorer, but for `hidden_from_scoring`
+PACKAGE = Path(__file__).resolve().parents[2]  # benchmark/: readable by the scorer, but for `hidden_from_scoring`
 _CREATE, _ADD_RULE, _RESTRICT = 444, 445, 446  # syscall numbers, the same on every Linux architecture
 _PATH_BENEATH, _NO_NEW_PRIVS = 1, 38
 

@@ -34,18 +34,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parents[2]
 NAMESPACES = ("user", "pid", "net", "ipc", "uts")
 WEAKEN_ENV = "ONIONBENCH_SANDBOX_WEAKEN"
 INSIDE_TMP = "/tmp"  # the worker's private, empty tmpfs (its TMPDIR)
 
 
 def worker_argv(kind: str) -> list[str]:
-    """`python -I` running `benchmark.harness.worker KIND` from the same `benchmark` package as
+    """`python -I` running `benchmark.harness.isolation.worker KIND` from the same `benchmark` package as
     this process: -I ignores PYTHONPATH, the working folder and the user site, so the package's
     own folder is put on the path explicitly (a checkout run with PYTHONPATH works too)."""
     boot = (f"import sys; sys.path.insert(0, {str(PACKAGE.parent)!r}); sys.argv[1:] = [{kind!r}]; "
-            "from benchmark.harness.worker import main; main()")
+            "from benchmark.harness.isolation.worker import main; main()")
     return [sys.executable, "-I", "-c", boot]
 
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from benchmark.errors import OnionbenchError
 from benchmark.harness.cell import Evaluation, ScoreSettings, fresh_evaluation, run_cell
-from benchmark.harness.isolation import Limits
+from benchmark.harness.isolation.launch import Limits
 from benchmark.harness.submission import MethodSpec, load_spec, readable_methods
 
 Z99 = 2.576  # two-sided 99 % normal quantile (`within_interval`)

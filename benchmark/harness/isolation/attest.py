@@ -62,7 +62,7 @@ def keyrings() -> dict[str, int]:
 
 def host_identity(sandboxed: bool) -> dict:
     """What the supervisor passes to its workers: its namespaces and keyrings, and the layers it started."""
-    from benchmark.harness.bwrap import weakened
+    from benchmark.harness.isolation.bwrap import weakened
 
     return {"ns": namespaces(), "keyrings": keyrings(), "bwrap": sandboxed, "weakened": sorted(weakened())}
 

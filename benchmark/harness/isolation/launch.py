@@ -10,9 +10,9 @@ not from the reference model (PROTOCOL §3). So:
   data, the split or the plan: it loads the fitted method and answers the public queries,
   whose rows the cell has shuffled. Anything the method stashed in module globals during
   fit is gone;
-- the supervisor (`benchmark.harness.supervisor`) starts both, keeps the queries away from
+- the supervisor (`benchmark.harness.isolation.supervisor`) starts both, keeps the queries away from
   the fit process, scans the fitted bytes for the model's weights and module (a check the
-  method's code cannot disable, see `benchmark.harness.blobscan`), enforces the wall-clock
+  method's code cannot disable, see `benchmark.harness.isolation.blobscan`), enforces the wall-clock
   limit and reaps every process the method started, even in a new session;
 - the harness process decodes the answers with the model and compares them with the
   expected outputs, so a method can neither read the answers nor alter its score. It loads
@@ -22,7 +22,7 @@ Limits: memory is each worker's address-space rlimit (set before the method is i
 time is enforced by the supervisor, with the harness as a backstop.
 
 Both workers enter a Landlock sandbox before any method code runs
-(`benchmark.harness.sandbox`): fit may write only in the job folder, scoring may read only
+(`benchmark.harness.isolation.sandbox`): fit may write only in the job folder, scoring may read only
 code and the fitted pickle (never the zoo, the splits, /tmp or the home folder), and
 neither may use TCP. Where the kernel has no Landlock the cell runs unsandboxed and its
 record says `environment.sandbox = none`; run untrusted submissions in a container there.
@@ -44,9 +44,9 @@ from pathlib import Path
 
 import torch
 
-from benchmark.harness import bwrap, channel
 from benchmark.harness.defaults import DEFAULT_MEMORY_GB, DEFAULT_TIMEOUT_S
 from benchmark.harness.guard import fingerprints
+from benchmark.harness.isolation import bwrap, channel
 from benchmark.harness.protocol import FitJob
 from benchmark.harness.tracks import MethodError
 from benchmark.harness.tracks.base import Tensors
@@ -71,7 +71,7 @@ class FitInfo:
     method_parameters: int = 0
     wall_seconds: float | None = None  # the fit process's wall time, start-up included (supervisor's clock)
     serialised_bytes: int | None = None  # size of the pickled fitted method
-    sandbox: str | None = None  # what the workers attested (`benchmark.harness.attest`)
+    sandbox: str | None = None  # what the workers attested (`benchmark.harness.isolation.attest`)
     description_length: dict | None = None  # lzma bytes of what scoring receives, against the model's bytes
     kind: str = "open"  # "declared" when fit returned a Declaration (`benchmark.harness.declared`)
     declaration: dict | None = None  # declared: {"forms", "parameters", "bytes"}
@@ -122,7 +122,7 @@ def _frames(job: FitJob, model: torch.nn.Module, public: dict[str, Tensors], see
 
 def _supervise(jobdir: Path, frames: bytes, limits: Limits) -> bool:
     """Run the supervisor; True when the cell timed out."""
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark.harness.supervisor", str(jobdir),
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark.harness.isolation.supervisor", str(jobdir),
                              str(limits.timeout_s), str(os.getpid())], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=open(jobdir / "supervisor.log", "wb"), start_new_session=True)
     try:
@@ -232,7 +232,7 @@ def run_sealed_check(folder: str, timeout_s: float = 900) -> tuple[str, list[dic
     Returns (attestation, results as dicts of `conformance.CheckResult`); raises MethodError
     with a one-line reason if the worker failed, timed out or said something else.
     """
-    from benchmark.harness.attest import host_identity
+    from benchmark.harness.isolation.attest import host_identity
 
     sealed = bwrap.unavailable() is None
     argv = bwrap.worker_argv("check")

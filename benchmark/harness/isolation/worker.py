@@ -1,9 +1,9 @@
 """The two processes of a cell: `fit` (has the model) and `score` (never has it).
 
-Started by `benchmark.harness.supervisor`, never by hand, each inside its own namespaces
-(`benchmark.harness.bwrap`) and Landlock rules (`benchmark.harness.sandbox`), as
+Started by `benchmark.harness.isolation.supervisor`, never by hand, each inside its own namespaces
+(`benchmark.harness.isolation.bwrap`) and Landlock rules (`benchmark.harness.isolation.sandbox`), as
 `python -I` (`bwrap.worker_argv`) with fit|score|check. Everything crosses on pipes, as frames
-(`benchmark.harness.channel`); neither process can reach a file the other, or the
+(`benchmark.harness.isolation.channel`); neither process can reach a file the other, or the
 supervisor, reads:
 
     fit   stdin:  HOST (supervisor's identity), PATH (import roots), JOB (torch.save of job + model)
@@ -33,7 +33,8 @@ from typing import BinaryIO
 import torch
 
 from benchmark.errors import one_line
-from benchmark.harness import attest, bwrap, channel, protocol, sandbox
+from benchmark.harness import protocol
+from benchmark.harness.isolation import attest, bwrap, channel, sandbox
 
 
 def _limit_memory(gb: float) -> None:

@@ -2,17 +2,17 @@
 its own namespaces, relays bytes between them, and reaps every process either started (no
 torch import: it starts in milliseconds).
 
-    python -m benchmark.harness.supervisor JOBDIR TIMEOUT_S PARENT_PID   < frames from the harness
+    python -m benchmark.harness.isolation.supervisor JOBDIR TIMEOUT_S PARENT_PID   < frames from the harness
 
-The harness writes, as frames (`benchmark.harness.channel`): META (method folder, device,
+The harness writes, as frames (`benchmark.harness.isolation.channel`): META (method folder, device,
 import roots for a custom model), PRNT (the model's fingerprints), JOB (fit job with the
 model), HEAD (scoring header) and one TRAK per track. The supervisor writes to JOBDIR, which
 no worker can reach: fit.json (the fit report), answers-<track>.pt, score_error.txt,
 supervisor.json (what it measured itself) and the workers' logs.
 
 Why a supervisor:
-- **Sealed workers.** Each worker runs under bubblewrap (`benchmark.harness.bwrap`) with
-  Landlock inside (`benchmark.harness.sandbox`) and proves it (`benchmark.harness.attest`)
+- **Sealed workers.** Each worker runs under bubblewrap (`benchmark.harness.isolation.bwrap`) with
+  Landlock inside (`benchmark.harness.isolation.sandbox`) and proves it (`benchmark.harness.isolation.attest`)
   before method code runs; the supervisor records the proofs, never a kernel version.
 - **Bytes through pipes.** The fitted method reaches the supervisor on fit's stdout, is
   scanned here for the model's weights and module (`blobscan`, a check no method code can
@@ -42,9 +42,9 @@ import time
 from pathlib import Path
 from typing import BinaryIO
 
-from benchmark.harness import bwrap, channel, sandbox
-from benchmark.harness.attest import host_identity
-from benchmark.harness.blobscan import Fingerprints, scan_blob
+from benchmark.harness.isolation import bwrap, channel, sandbox
+from benchmark.harness.isolation.attest import host_identity
+from benchmark.harness.isolation.blobscan import Fingerprints, scan_blob
 
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
