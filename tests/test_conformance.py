@@ -95,3 +95,17 @@ def test_checks_that_do_not_apply_are_skipped_not_passed():
     write = results["check_write_shape_dtype_finite"]
     assert write.skipped and write.status == "SKIP" and "does not attempt write" in write.reason
     assert results["check_read_shape_dtype_finite"].status == "PASS"
+
+
+@pytest.mark.parametrize("name", sorted(n for n, s in DISCOVERED.items() if s.is_baseline))
+def test_a_baselines_class_defaults_are_its_method_toml(name):
+    """Issue 32 item 5, one source of defaults: a baseline built in Python with no arguments fits
+    what `onionbench score` fits (linear-probe's n_samples and mlp-probe's steps had drifted)."""
+    import inspect
+
+    spec = DISCOVERED[name]
+    params = inspect.signature(spec.load_class().__init__).parameters
+    unknown = sorted(set(spec.params) - set(params))
+    assert not unknown, f"{name}: method.toml sets {unknown}, which the class does not take"
+    drift = {k: (params[k].default, v) for k, v in spec.params.items() if params[k].default != v}
+    assert not drift, f"{name}: class default != method.toml for {drift} (class, toml)"

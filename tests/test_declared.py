@@ -210,6 +210,15 @@ DECLARED_BASELINES = ("onion", "linear-das", "linear-probe", "random-subspace", 
 OPEN_BASELINES = ("gru-probe", "gru-probe-ni", "reencode-distil")
 
 
+def test_every_baseline_is_listed_as_declared_or_open():
+    """The baseline recipe (docs/ARCHITECTURE.md): a new folder in baselines/ must be classified here,
+    so the test below fits it and checks what its fit returns."""
+    from benchmark.harness.submission import discover
+
+    found = {name for name, spec in discover().items() if spec.is_baseline}
+    assert found == set(DECLARED_BASELINES + OPEN_BASELINES), sorted(found ^ set(DECLARED_BASELINES + OPEN_BASELINES))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", DECLARED_BASELINES + OPEN_BASELINES)
 def test_each_baseline_is_declared_unless_it_needs_a_recurrence(name):

@@ -294,6 +294,25 @@ def test_a_track_added_to_the_catalogue_reaches_the_leaderboard(monkeypatch):
     assert row["cells"]["probe-x"]["ar"]["48"]["mean"] == pytest.approx(0.25)
 
 
+def test_a_board_column_is_one_registry_entry(monkeypatch):
+    """Issue 32 item 7, the board-column recipe: one `BoardColumn` entry puts a column on every
+    ranked board (Markdown and the page), with its cell from the Row; a laptop-minor column is
+    marked hidden on the page. Removing the entry removes the column (the mutation)."""
+    from benchmark.board import render
+
+    column = render.BoardColumn("method chars", lambda r: render.Cell(str(len(r.method)), len(r.method)), minor=True)
+    monkeypatch.setattr(render, "BOARD_COLUMNS", [*render.BOARD_COLUMNS, column])
+    records = _core("alpha", 0.9, 0.8, 0.7)
+    out = build(records, REGISTRY)
+    board = out["LEADERBOARD.md"].split("\n\n")
+    table = next(t for t in board if "| rank" in t and "method chars" in t)
+    assert table.splitlines()[2].rstrip(" |").endswith("5")  # "alpha": 5 characters, the last column
+    assert "method chars" in out["index.html"]
+    assert render.board_headers("read")[-1] == "method chars"
+    monkeypatch.setattr(render, "BOARD_COLUMNS", [c for c in render.BOARD_COLUMNS if c is not column])
+    assert "method chars" not in build(records, REGISTRY)["LEADERBOARD.md"]
+
+
 def test_the_catalogue_names_exactly_the_tracks_the_harness_scores():
     from benchmark.catalogue import CATALOGUE
     from benchmark.harness.tracks import TRACKS

@@ -24,7 +24,7 @@ class MLPProbeMethod:
 
     tracks = ("read",)
 
-    def __init__(self, n_samples: int = 50000, steps: int = 3000, batch_size: int = 512,
+    def __init__(self, n_samples: int = 50000, steps: int = 6000, batch_size: int = 512,
                  lr: float = 3e-3, weight_decay: float = 0.01, seed: int = 0) -> None:
         self.n_samples = n_samples
         self.steps = steps

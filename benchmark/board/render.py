@@ -8,6 +8,7 @@ never show different numbers.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tabulate import tabulate
@@ -162,12 +163,39 @@ def _number(value: float | None, fmt: str) -> Cell:
 
 # Board columns the page hides on a laptop screen, and further ones on a phone (rank, method, score,
 # interval and vs leader always stay; every column is in leaderboard.csv and .json).
-MINOR_COLUMNS = ("row id", "baseline", "failed", "fit s / model", "sequences drawn / model")
-PHONE_COLUMNS = ("hypothesis", "ar only", "ni only", "core models", "method size", "INTERCHANGE L=9")
+MINOR_COLUMNS = ("row id", "baseline", "failed")  # and each BoardColumn marked minor
+PHONE_COLUMNS = ("hypothesis", "ar only", "ni only", "core models")  # and each BoardColumn marked phone
 
 
 def _marked(row: Row) -> str:
     return row.method + (READS_MARK if row.interchange_reads else "")
+
+
+@dataclass(frozen=True)
+class BoardColumn:
+    """A trailing column of the ranked boards: its header, its cell from a `Row`, and where it shows.
+
+    The seam for a new board column (docs/ARCHITECTURE.md, "Adding a board column"): a value the
+    `Row` carries (computed in `benchmark.board.leaderboard.build_rows` from the records), then one
+    entry in `BOARD_COLUMNS`. The Markdown boards and the page take their columns from here."""
+
+    header: str
+    cell: Callable[[Row], Cell]
+    boards: tuple[str, ...] | None = None  # None: every board
+    minor: bool = False  # hidden on a laptop screen (still in the CSV and JSON)
+    phone: bool = False  # hidden on a phone
+
+
+BOARD_COLUMNS: list[BoardColumn] = [
+    BoardColumn("method size", lambda r: _size_cell(r), phone=True),
+    BoardColumn("INTERCHANGE L=9", lambda r: _stat_cell(r.interchange_len9), boards=CAUSAL, phone=True),
+    BoardColumn("fit s / model", lambda r: _number(r.fit_seconds, ".1f"), minor=True),
+    BoardColumn("sequences drawn / model", lambda r: _number(r.sequences_drawn, ",.0f"), minor=True),
+]
+
+
+def _columns_of(board: str) -> list[BoardColumn]:
+    return [c for c in BOARD_COLUMNS if c.boards is None or board in c.boards]
 
 
 def _board_cells(row: Row, board: str) -> list[Cell]:
@@ -177,19 +205,17 @@ def _board_cells(row: Row, board: str) -> list[Cell]:
              Cell("yes" if row.baseline else "no"), _stat_cell(row.score(board), interval=True),
              _vs_leader_cell(row, board), Cell(f"{row.core_models_scored}/{row.core_models_total}",
                                                 row.core_models_scored),
-             Cell(str(len(row.failed_cells)), len(row.failed_cells)), _size_cell(row)]
+             Cell(str(len(row.failed_cells)), len(row.failed_cells))]
     if board in CAUSAL:
         cells[6:6] = [_stat_cell(row.headline_by_variant.get(v), interval=True) for v in VARIANT_ORDER]
-        cells.append(_stat_cell(row.interchange_len9))
-    return cells + [_number(row.fit_seconds, ".1f"), _number(row.sequences_drawn, ",.0f")]
+    return cells + [c.cell(row) for c in _columns_of(board)]
 
 
 def board_headers(board: str) -> list[str]:
     score = "headline (95% CI)" if board in CAUSAL else "READ seq. acc. (95% CI)"
-    extra = ["INTERCHANGE L=9"] if board in CAUSAL else []
     subs = [f"{v} only" for v in VARIANT_ORDER] if board in CAUSAL else []
     return ["rank", "row id", "method", "hypothesis", "baseline", score, *subs, "vs leader (paired 95% CI)",
-            "core models", "failed", "method size"] + extra + ["fit s / model", "sequences drawn / model"]
+            "core models", "failed"] + [c.header for c in _columns_of(board)]
 
 
 def board_table(rows: list[Row], board: str, refs: References) -> Table:
@@ -210,8 +236,10 @@ def board_table(rows: list[Row], board: str, refs: References) -> Table:
             "read": "Every method, ranked by READ sequence accuracy. Model accuracy (the models' own exact match) "
                     "is not a ceiling: a probe can exceed it."}[board]
     headers = board_headers(board)
-    minor = tuple(i for i, h in enumerate(headers) if h in MINOR_COLUMNS)
-    phone = tuple(i for i, h in enumerate(headers) if h in PHONE_COLUMNS)
+    minor_names = set(MINOR_COLUMNS) | {c.header for c in BOARD_COLUMNS if c.minor}
+    phone_names = set(PHONE_COLUMNS) | {c.header for c in BOARD_COLUMNS if c.phone}
+    minor = tuple(i for i, h in enumerate(headers) if h in minor_names)
+    phone = tuple(i for i, h in enumerate(headers) if h in phone_names)
     return Table(f"board-{board}", f"{BOARD_TITLE[board]} ({BOARD_SCORE[board]})", headers,
                  [_board_cells(r, board) for r in members], [r.row_id for r in members], foot, note, minor, phone)
 
