@@ -15,11 +15,10 @@ position p is therefore the logits at decoding step p given its own guesses at 0
 
 Training (issue 34): the shared minibatch loop (`benchmark.harness.fitting`), 4,000 * 96 / N
 steps of 256 states (8,000 at N=48, 1,500 at N=256: `schedule`), lr 3e-2 at N <= 48 and
-3e-2 * 48 / N above, a 5 % warm-up, cosine decay and clipping. On `valid` the first default (2,000 steps, lr 1e-2 for every N) read gru-h48-ni-s0
-at 0.783 and gru-h64-ni-s0 at 0.903, where 4x its steps reached 0.956 and 0.993; this one
-reads them at 0.933 and 0.991, and gru-h256-ni-s0 / gru-h256-ar-s0 at 0.997 / 0.981 (best
-measured 0.999 / 0.982). Each step runs only the rows still within their length, which
-makes a step at N = 256 about 1.6x cheaper than the full nine-step unroll.
+3e-2 * 48 / N above, a 5 % warm-up, cosine decay and clipping, all chosen on `valid` curves
+(baselines/README.md; leaderboard/curves/REPORT.md). Each step runs only the rows still
+within their length, which makes a step at N = 256 about 1.6x cheaper than the full
+nine-step unroll.
 """
 
 from __future__ import annotations
