@@ -13,8 +13,8 @@ At test time the probe does not know the true tokens, so the autoregressive vari
 back its own greedy predictions (like `onion`'s peeling uses its own reads). Its READ at
 position p is therefore the logits at decoding step p given its own guesses at 0..p-1.
 
-Training (issue 34): the shared minibatch loop (`benchmark.harness.fitting`), 4,000 * 96 / N
-steps of 256 states (8,000 at N=48, 1,500 at N=256: `schedule`), lr 3e-2 at N <= 48 and
+Training (issue 34): the shared minibatch loop (`benchmark.harness.fitting`), 4,000 * sqrt(96 / N)
+steps of 256 states (5,657 at N=48, 2,449 at N=256: `schedule`), lr 3e-2 at N <= 48 and
 3e-2 * 48 / N above, a 5 % warm-up, cosine decay and clipping, all chosen on `valid` curves
 (baselines/README.md; leaderboard/curves/REPORT.md). Each step runs only the rows still
 within their length, which makes a step at N = 256 about 1.6x cheaper than the full
@@ -22,6 +22,8 @@ nine-step unroll.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -127,15 +129,16 @@ class GRUProbeMethod:
         return self
 
     def schedule(self, state_dim: int) -> int:
-        """Steps at state size N: `steps` at N = `steps_width`, scaled by steps_width / N.
+        """Steps at state size N: `steps` at N = `steps_width`, times sqrt(steps_width / N).
 
         Why: at one step count for every N the small models were short of their plateau and the
-        large ones past it (`valid`, seed-0 curves at 4,000 steps: gru-h48-ni 0.933 against 0.959
-        at 2x, gru-h48-ar 0.956 against 0.977 at 4x; gru-h256-ar 0.977 at 0.5x against 0.990 at
-        2x, gru-h256-ni 0.982 at 0.5x). With the lr falling as 1/N too, a small probe needs more
-        of its cheap steps and a large one fewer of its dear ones: 8,000 at N=48, 1,500 at N=256.
+        large ones past it (`valid`, seed-0 curves at 4,000 steps: gru-h48-ni 0.933 against 0.962
+        at 2x-4x; gru-h256-ar 0.977 at 0.5x against 0.990 at 2x). Scaling by 96 / N went too far
+        at N=256 (1,500 steps: gru-h256-ni 0.972 against 0.992 at 2x); the square root keeps
+        about 2,450 steps there and gives N=48 about 5,650. With the lr falling as 1/N as well,
+        a small probe gets more of its cheap steps and a large one fewer of its dear ones.
         """
-        return max(1, round(self.steps * self.steps_width / int(state_dim)))
+        return max(1, round(self.steps * math.sqrt(self.steps_width / int(state_dim))))
 
     def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Greedy-decode all nine steps from h, then each row's own position."""
