@@ -32,7 +32,7 @@ from benchmark.board.leaderboard import load_records
 from benchmark.board.stats import t975, wilson
 from benchmark.harness.defaults import PROJECT_ROOT, default_results
 from benchmark.harness.submission import resolve
-from benchmark.studies import onion_form
+from benchmark.studies import bigram, onion_form
 from benchmark.zoo.architectures import parse_name
 
 ONION, LINEAR = "onion", "linear-das"
@@ -134,7 +134,8 @@ def report(records: list[dict]) -> str:
     runs = long_runs()
     nine = long_runs(protocol="length 9")
     return (f"{claim}\n\n{table}\n\n" + "\n".join(verdicts) + f"\n\n{caveat}\n\n{long_schedule(runs)}\n\n"
-            f"{long_verdicts(runs)}\n\n{length_9_protocol(nine)}\n\n{onion_form.paper_section(onion_form.load_all())}\n")
+            f"{long_verdicts(runs)}\n\n{length_9_protocol(nine)}\n\n{bigram.paper_section(bigram.load_all())}\n\n"
+            f"{onion_form.paper_section(onion_form.load_all())}\n")
 
 
 # The paper's linear test: linear-das trained and tested on length-9 sequences only (issue 30).
