@@ -52,7 +52,7 @@ def test_an_embedded_model_needs_no_download_and_models_path_says_where_it_is():
                          env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"})
     assert run.returncode == 0 and "embedded in the package" in run.stdout + run.stderr, run.stdout + run.stderr
     where = _cli("models", "path", "gru-h48-ar-s0")
-    assert where.returncode == 0 and where.stdout.strip().endswith(str(Path("benchmark", "zoo", "gru-h48-ar-s0")))
+    assert where.returncode == 0 and where.stdout.strip().endswith(str(Path("benchmark", "zoo", "models", "gru-h48-ar-s0")))
 
 
 @pytest.mark.slow

@@ -305,10 +305,15 @@ def test_fit_cannot_leave_the_model_on_disk_for_scoring(tmp_path):
 
 
 @landlock
-@pytest.mark.parametrize("where", ["zoo", "planted"])
+@pytest.mark.parametrize("where", ["zoo", "embedded", "planted"])
 def test_scoring_cannot_read_the_model_from_disk(tmp_path, where):
-    """No stash needed: the zoo lies on disk, and a copy may have been put there before the run."""
-    path = str(CHECK_AR)
+    """No stash needed: the zoo lies on disk (the check models, and the embedded ones in
+    zoo/models/ since issue 32 moved them), and a copy may have been put there before the run.
+    Were zoo/models readable, the embedded N=48 model would load and fail on the check model's
+    16-wide states with a shape error, not a denial."""
+    from benchmark.zoo.registry import ZOO_DIR
+
+    path = str(CHECK_AR) if where != "embedded" else str(ZOO_DIR / "gru-h48-ar-s0")
     if where == "planted":
         path = str(tmp_path / "planted.pt")
         torch.save(load_reference(str(CHECK_AR))[0], path)
