@@ -305,7 +305,7 @@ def test_fit_cannot_leave_the_model_on_disk_for_scoring(tmp_path):
 
 
 @landlock
-@pytest.mark.parametrize("where", ["zoo", "embedded", "planted"])
+@pytest.mark.parametrize("where", ["zoo", pytest.param("embedded", marks=pytest.mark.slow), "planted"])
 def test_scoring_cannot_read_the_model_from_disk(tmp_path, where):
     """No stash needed: the zoo lies on disk (the check models, and the embedded ones in
     zoo/models/ since issue 32 moved them), and a copy may have been put there before the run.

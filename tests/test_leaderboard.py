@@ -294,6 +294,7 @@ def test_a_track_added_to_the_catalogue_reaches_the_leaderboard(monkeypatch):
     assert row["cells"]["probe-x"]["ar"]["48"]["mean"] == pytest.approx(0.25)
 
 
+@pytest.mark.slow  # builds the board three times (keeps `make test-fast` under 4 minutes)
 def test_a_board_column_is_one_registry_entry(monkeypatch):
     """Issue 32 item 7, the board-column recipe: one `BoardColumn` entry puts a column on every
     ranked board (Markdown and the page), with its cell from the Row; a laptop-minor column is
