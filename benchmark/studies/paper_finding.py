@@ -186,8 +186,15 @@ def length_9_protocol(runs: list[tuple[dict, dict]]) -> str:
     table = tabulate(rows, headers=["model", "steps done", "INTERCH. L=9 (95 % Wilson)", "verdict"],
                      tablefmt="github")
     finished = [r for r in rows if r[3] in ("exceeds 0.5", "below 0.5", "undecided")]
-    status = (f"{len(finished)} of {len(LENGTH_9_MODELS)} runs finished. Until all have, the `ar` verdict above "
-              "reads \"not linear under mixed-length DAS\", not \"not linear\".")
+    if len(finished) < len(LENGTH_9_MODELS):
+        status = (f"{len(finished)} of {len(LENGTH_9_MODELS)} runs finished. Until all have, the `ar` verdict above "
+                  "reads \"not linear under mixed-length DAS\", not \"not linear\".")
+    else:
+        above = [r[0] for r in rows if r[3] == "exceeds 0.5"]
+        status = (f"All {len(finished)} runs finished. Under the paper's own protocol, "
+                  + (f"{', '.join(above)} exceed 0.5." if above else
+                     "no `ar` model at N=128 or N=256 is linear in the paper's sense (every interval lies below 0.5), "
+                     "so the verdict above holds under the paper's protocol too, not only under mixed-length DAS."))
     return ("## The length-9 protocol (the paper's linear test)\n\n"
             "`linear-das` with `lengths = [9]`: trained on pairs of length-9 states only, at the paper's schedule "
             "(60,000 steps, lr 1e-3 constant, weight decay 0.1), scored on the `valid` split's length-9 cases "
