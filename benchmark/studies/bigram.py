@@ -24,7 +24,6 @@ version, model weights and method source); `--report` prints PAPER_FINDING's sec
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -76,31 +75,41 @@ def bigram_test(model: Any, rotation: torch.Tensor, owner: torch.Tensor, tokens:
     return int((model.generate(swapped) == tokens).all(1).sum()), int(tokens.shape[0])
 
 
-def measure(name: str) -> dict:
-    """Fit linear-das-bigram at its defaults on `name`, run the paper's bigram test on `valid`."""
+def _fit_and_test(method_name: str, name: str, *, pairs: bool) -> tuple[Any, dict, int, int]:
+    """Fit a discovered method at its defaults on `name` (training data only), run the one-position
+    test on `valid` with its declared interchange tensors: (spec, provenance, successes, cases)."""
     from benchmark.data import heldout_keys, load_split
     from benchmark.harness.defaults import DEFAULT_BUDGET
     from benchmark.harness.interface import FitData, FrozenModel, seed_everything
     from benchmark.harness.submission import resolve
     from benchmark.zoo.resolve import load_reference
 
-    spec = resolve(METHOD)
+    spec = resolve(method_name)
     model, provenance = load_reference(name)
     seed_everything(0)
     data = FitData(model, heldout_keys(), seed=0, budget=DEFAULT_BUDGET)
     method: Any = spec.instantiate()
-    decl = method.fit(FrozenModel(model, data), data)
-    _, tensors = decl.interchange
+    _, tensors = method.fit(FrozenModel(model, data), data).interchange
     valid = load_split("valid")
-    nine = valid.lengths == MAX_LEN
-    hits, cases = bigram_test(model, tensors["rotation"], tensors["owner"], valid.tokens[nine])
+    hits, cases = bigram_test(model, tensors["rotation"], tensors["owner"], valid.tokens[valid.lengths == MAX_LEN],
+                              pairs=pairs)
+    return spec, provenance, hits, cases
+
+
+def _rate(hits: int, cases: int) -> dict:
     lo, hi = wilson(hits / max(cases, 1), cases)
+    return {"successes": hits, "cases": cases, "iia": round(hits / max(cases, 1), 4),
+            "wilson": [round(lo, 4), round(hi, 4)]}
+
+
+def measure(name: str) -> dict:
+    """Fit linear-das-bigram at its defaults on `name`, run the paper's bigram test on `valid`."""
+    spec, provenance, hits, cases = _fit_and_test(METHOD, name, pairs=True)
     return {"study_version": STUDY_VERSION, "model": name, "model_sha256": provenance["sha256"],
             "method": METHOD, "method_sha256": spec.source_sha256(), "params": spec.params,
             "architecture": provenance["architecture"], "hidden_size": provenance["hidden_size"],
             "variant": provenance["variant"], "seed": provenance["seed"], "split": "valid", "length": MAX_LEN,
-            "test_seed": TEST_SEED, "successes": hits, "cases": cases, "iia": round(hits / max(cases, 1), 4),
-            "wilson": [round(lo, 4), round(hi, 4)]}
+            "test_seed": TEST_SEED, **_rate(hits, cases)}
 
 
 def measure_control(name: str) -> dict:
@@ -108,24 +117,8 @@ def measure_control(name: str) -> dict:
     variable alone. Where it passes too, one position's token moves linearly on its own, and
     the bigram test's pass says nothing about pairs; the difference from the length-9 protocol
     is then that one position, not about half of them, is swapped."""
-    from benchmark.data import heldout_keys, load_split
-    from benchmark.harness.defaults import DEFAULT_BUDGET
-    from benchmark.harness.interface import FitData, FrozenModel, seed_everything
-    from benchmark.harness.submission import resolve
-    from benchmark.zoo.resolve import load_reference
-
-    spec = resolve(CONTROL)
-    model, _ = load_reference(name)
-    seed_everything(0)
-    data = FitData(model, heldout_keys(), seed=0, budget=DEFAULT_BUDGET)
-    method: Any = spec.instantiate()
-    _, tensors = method.fit(FrozenModel(model, data), data).interchange
-    valid = load_split("valid")
-    hits, cases = bigram_test(model, tensors["rotation"], tensors["owner"], valid.tokens[valid.lengths == MAX_LEN],
-                              pairs=False)
-    lo, hi = wilson(hits / max(cases, 1), cases)
-    return {"method": CONTROL, "method_sha256": spec.source_sha256(), "successes": hits, "cases": cases,
-            "iia": round(hits / max(cases, 1), 4), "wilson": [round(lo, 4), round(hi, 4)]}
+    spec, _, hits, cases = _fit_and_test(CONTROL, name, pairs=False)
+    return {"method": CONTROL, "method_sha256": spec.source_sha256(), **_rate(hits, cases)}
 
 
 def _side(interval: list[float]) -> str:
@@ -188,19 +181,13 @@ def paper_section(entries: list[dict]) -> str:
             "benchmark's INTERCHANGE track cannot show either (its random masks break pairs).\n\n" + "\n".join(rows))
 
 
-def _write_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     """python -m benchmark.studies.bigram [MODEL ...] [--threads 1] [--report]"""
     import argparse
 
     from tqdm import tqdm
 
+    from benchmark.harness.records import write_atomic
     from benchmark.harness.submission import resolve
     from benchmark.zoo.registry import load_registry
 
@@ -217,9 +204,9 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"error: unknown model {name!r}; see `onionbench models list`")
         path, sha = OUT / f"{name}.json", registry[name].sha256 or ""
         if not is_current(path, sha, method_sha):
-            _write_atomic(path, measure(name))
+            write_atomic(path, measure(name))
         if not is_current(path, sha, method_sha, control_sha):  # the bigram part is current: add the control
-            _write_atomic(path, {**json.loads(path.read_text()), "unigram_control": measure_control(name)})
+            write_atomic(path, {**json.loads(path.read_text()), "unigram_control": measure_control(name)})
     if args.report:
         print(paper_section(load_all()))
 
