@@ -13,6 +13,15 @@ One deliberate difference from the paper's module: the paper's GRU(N, N) has N x
 weights that only ever multiply zeros. Here the input is one zero scalar, which keeps every
 term that acts (the input-side biases included) and leaves out 3N^2 dead weights, so the
 recorded method size counts only scalars that matter. The function computed is the same.
+
+Training (issue 34): `gru-probe`'s recipe, which brought that probe to its plateau on every
+curve: the shared minibatch loop (`benchmark.harness.fitting`) with a 5 % warm-up, cosine
+decay and clipping, lr 3e-2 at N <= 48 and 3e-2 * 48 / N above, and steps * sqrt(96 / N)
+(`schedule`). Each step unrolls only the rows still within their length. One addition of its
+own: a step's batch grows as 256 * 256 / N below N = 256 (`batch`), because this probe, unlike
+gru-probe, is short of sequences rather than steps on the small models (`valid`, gru-h64-ar-s0
+at the same steps: batch 256 0.428, 768 0.436, 1,024 0.450; gru-h128-ar-s0: 256 0.728,
+384 0.774), and a small model's step costs little more at four times the batch.
 """
 
 from __future__ import annotations
@@ -22,12 +31,15 @@ import math
 import torch
 from torch import nn
 
+from benchmark.harness.fitting import train_minibatches
+
 
 class _Unroller(nn.Module):
     """GRU cell started from h, zero input at every step, linear read-out of each state.
 
     A cell loop, not nn.GRU over the sequence: with one thread it is the faster of the two
-    for this shape (measured 66 vs 75 ms per training step at N=256, batch 256).
+    for this shape (measured 66 vs 75 ms per training step at N=256, batch 256), and it lets
+    a training step stop each row at its length.
     """
 
     def __init__(self, n: int, vocab: int) -> None:
@@ -36,12 +48,32 @@ class _Unroller(nn.Module):
         self.readout = nn.Linear(n, vocab)
 
     def forward(self, h: torch.Tensor, steps: int) -> torch.Tensor:
-        """Logits (batch, steps, vocab)."""
+        """Logits (batch, steps, vocab) of the full unroll (test time)."""
         zeros, out = torch.zeros(h.shape[0], 1), []
         for _ in range(steps):
             h = self.cell(zeros, h)
             out.append(h)
         return self.readout(torch.stack(out, dim=1))
+
+    def loss(self, h: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over positions < length (training).
+
+        Why the sort: a position past a row's length is not scored, so its step need not run.
+        With the rows sorted by length (longest first) the rows still running at step p are a
+        prefix, and each step runs on that prefix alone: 5.5 of 9 steps' work for lengths
+        uniform on 2..9, and the same loss as the full unroll masked.
+        """
+        order = lengths.argsort(descending=True, stable=True)
+        h, tokens, lengths = h[order], tokens[order], lengths[order]
+        running = (lengths[None, :] > torch.arange(tokens.shape[1])[:, None]).sum(1).tolist()
+        zeros, states, wanted = torch.zeros(h.shape[0], 1), [], []
+        for step, k in enumerate(running):
+            if k == 0:
+                break
+            h = self.cell(zeros[:k], h[:k])
+            states.append(h)
+            wanted.append(tokens[:k, step])
+        return nn.functional.cross_entropy(self.readout(torch.cat(states)), torch.cat(wanted))
 
 
 class GRUProbeNoInput:
@@ -49,41 +81,63 @@ class GRUProbeNoInput:
 
     tracks = ("read",)
 
-    def __init__(self, n_samples: int = 50000, steps: int = 1500, batch_size: int = 256,
-                 lr: float = 1e-2, weight_decay: float = 0.01, seed: int = 0) -> None:
+    def __init__(self, n_samples: int = 50000, steps: int = 4000, steps_width: int = 96, batch_size: int = 256,
+                 batch_width: int = 256, lr: float = 3e-2, lr_width: int = 48, weight_decay: float = 0.01,
+                 warmup: float = 0.05, clip: float = 1.0, seed: int = 0) -> None:
         self.n_samples = n_samples
         self.steps = steps
+        self.steps_width = steps_width
         self.batch_size = batch_size
+        self.batch_width = batch_width
         self.lr = lr
+        self.lr_width = lr_width
         self.weight_decay = weight_decay
+        self.warmup = warmup
+        self.clip = clip
         self.seed = seed
 
     def fit(self, model, data) -> GRUProbeNoInput:
         """Train the unroller on one pool of encoded training sequences."""
+        gen = torch.Generator().manual_seed(self.seed)
         pool = data.sample(self.n_samples)
         # The padded token width is the task's maximum length: no constant to keep in sync.
         self.n_pos_ = int(pool.tokens.shape[1])
-        targets = torch.where(torch.arange(self.n_pos_)[None, :] < pool.lengths[:, None], pool.tokens, -100)
-        with torch.random.fork_rng():  # seeded init and minibatches; the global RNG is left alone
+        with torch.random.fork_rng():  # seeded init that leaves the global RNG alone
             torch.manual_seed(self.seed)
             self.net_ = _Unroller(int(model.state_dim), int(model.vocab_size))
-            self._train(pool.states, targets)
+        tokens = pool.tokens.clamp(0, int(model.vocab_size) - 1)  # padding past the length is never read
+
+        def loss_of(idx: torch.Tensor) -> torch.Tensor:
+            return self.net_.loss(pool.states[idx], tokens[idx], pool.lengths[idx])
+
+        # lr falls as 1/N above `lr_width`, for gru-probe's reason: an Adam step moves every
+        # weight by about lr, so an N-wide recurrent layer's output moves about N times that.
+        lr = self.lr * min(1.0, self.lr_width / int(model.state_dim))
+        train_minibatches(self.net_.parameters(), loss_of, pool.states.shape[0], steps=self.schedule(model.state_dim),
+                          batch_size=self.batch(model.state_dim), lr=lr, weight_decay=self.weight_decay,
+                          warmup=self.warmup, clip=self.clip, generator=gen)
         self.net_.eval().requires_grad_(False)
         return self
 
-    def _train(self, states: torch.Tensor, targets: torch.Tensor) -> None:
-        """Minibatch AdamW with cosine decay (a short CPU schedule needs a high start and a
-        quiet finish); positions >= length are ignored (-100)."""
-        opt = torch.optim.AdamW(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / self.steps)))
-        for _ in range(self.steps):
-            idx = torch.randint(0, states.shape[0], (self.batch_size,))
-            logits = self.net_(states[idx], self.n_pos_)
-            loss = nn.functional.cross_entropy(logits.flatten(0, 1), targets[idx].flatten(), ignore_index=-100)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+    def schedule(self, state_dim: int) -> int:
+        """Steps at state size N: `steps` at N = `steps_width`, times sqrt(steps_width / N).
+
+        Why: a small model's unroller needs more steps to its plateau, and its steps are cheap;
+        the square root is gru-probe's choice, measured there on all eight seed-0 curves.
+        """
+        return max(1, round(self.steps * math.sqrt(self.steps_width / int(state_dim))))
+
+    def batch(self, state_dim: int) -> int:
+        """Sequences per step at state size N: `batch_size` at N >= `batch_width`, times
+        batch_width / N below it (1,365 at N=48, 1,024 at N=64, 512 at N=128).
+
+        Why: at N=48 the no-input unroller gained more from sequences than from steps
+        (`valid`, gru-h48-ni-s0: 5,657 steps of 256 read 0.881, 16,000 of 256 0.888, 5,657 of
+        1,024 0.892; gru-h48-ar-s0 0.384 and 0.399), and there a step is mostly fixed cost, so
+        the larger batch costs about 2.3x time for 4x the sequences. At N=256 a step is all
+        arithmetic and 256 is enough (gru-h256-ar-s0: 0.947, and 0.957 at about 3x the steps).
+        """
+        return max(self.batch_size, round(self.batch_size * self.batch_width / int(state_dim)))
 
     def read(self, h: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         """Unroll all nine steps from h, then each row's own position."""
