@@ -18,7 +18,7 @@ Training (issue 34): `gru-probe`'s recipe, which brought that probe to its plate
 curve: the shared minibatch loop (`benchmark.harness.fitting`) with a 5 % warm-up, cosine
 decay and clipping, lr 3e-2 at N <= 48 and 3e-2 * 48 / N above, and steps * sqrt(96 / N)
 (`schedule`). Each step unrolls only the rows still within their length. One addition of its
-own: a step's batch grows as 256 * 256 / N below N = 256 (`batch`), because this probe, unlike
+own: a step's batch grows as 256 * 192 / N below N = 192 (`batch`), because this probe, unlike
 gru-probe, is short of sequences rather than steps on the small models (`valid`, gru-h64-ar-s0
 at the same steps: batch 256 0.428, 768 0.436, 1,024 0.450; gru-h128-ar-s0: 256 0.728,
 384 0.774), and a small model's step costs little more at four times the batch.
@@ -82,7 +82,7 @@ class GRUProbeNoInput:
     tracks = ("read",)
 
     def __init__(self, n_samples: int = 50000, steps: int = 4000, steps_width: int = 96, batch_size: int = 256,
-                 batch_width: int = 256, lr: float = 3e-2, lr_width: int = 48, weight_decay: float = 0.01,
+                 batch_width: int = 192, lr: float = 3e-2, lr_width: int = 48, weight_decay: float = 0.01,
                  warmup: float = 0.05, clip: float = 1.0, seed: int = 0) -> None:
         self.n_samples = n_samples
         self.steps = steps
@@ -129,13 +129,15 @@ class GRUProbeNoInput:
 
     def batch(self, state_dim: int) -> int:
         """Sequences per step at state size N: `batch_size` at N >= `batch_width`, times
-        batch_width / N below it (1,365 at N=48, 1,024 at N=64, 512 at N=128).
+        batch_width / N below it (1,024 at N=48, 768 at N=64, 384 at N=128, 256 at N=256).
 
         Why: at N=48 the no-input unroller gained more from sequences than from steps
         (`valid`, gru-h48-ni-s0: 5,657 steps of 256 read 0.881, 16,000 of 256 0.888, 5,657 of
         1,024 0.892; gru-h48-ar-s0 0.384 and 0.399), and there a step is mostly fixed cost, so
         the larger batch costs about 2.3x time for 4x the sequences. At N=256 a step is all
         arithmetic and 256 is enough (gru-h256-ar-s0: 0.947, and 0.957 at about 3x the steps).
+        `batch_width` 192, not 256: at 256 the core tier's fit took 16 wall-minutes on 2 cores
+        (records from c358d6e), over the 15-minute goal, for at most 0.014 on `valid`.
         """
         return max(self.batch_size, round(self.batch_size * self.batch_width / int(state_dim)))
 
