@@ -13,8 +13,8 @@ from benchmark.harness import declared, forms
 from benchmark.harness.cell import run_cell
 from benchmark.harness.declared import Declaration, DeclarationError
 from benchmark.harness.isolation.launch import Limits
-from benchmark.harness.records import validate
 from benchmark.harness.submission import load_spec
+from benchmark.records import validate
 from benchmark.zoo.resolve import load_reference
 
 ROOT = Path(__file__).parent.parent

@@ -25,8 +25,8 @@ from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
 from benchmark.hardware import check_device
 from benchmark.harness.cell import ScoreSettings, cell_inputs, run_cell
-from benchmark.harness.records import cell_key
 from benchmark.harness.submission import load_spec, resolve
+from benchmark.records import cell_key
 from benchmark.zoo.resolve import load_reference
 
 ROOT = Path(__file__).parent.parent

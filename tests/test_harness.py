@@ -12,9 +12,9 @@ from benchmark.data import load_split
 from benchmark.harness.cell import run_cell
 from benchmark.harness.context import model_context, oracle_metrics
 from benchmark.harness.plan import make_plan
-from benchmark.harness.records import read_record, validate
 from benchmark.harness.runner import ScoreSettings, score_many
 from benchmark.harness.submission import load_spec
+from benchmark.records import read_record, validate
 from benchmark.task import MAX_LEN
 from benchmark.zoo.architectures import load_model
 from benchmark.zoo.interface import correct_sequences
@@ -176,7 +176,7 @@ def test_verify_names_the_two_machines_when_a_record_differs_across_them():
 
 def test_records_are_written_with_the_usual_file_mode(tmp_path):
     """mkstemp creates 0600 files; a record must be as readable as any file the user writes."""
-    from benchmark.harness.records import write_atomic
+    from benchmark.records import write_atomic
 
     path = tmp_path / "m" / "x.json"
     old = os.umask(0o022)

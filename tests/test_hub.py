@@ -26,6 +26,7 @@ from huggingface_hub import HfApi, constants
 from benchmark.cli import main
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
+from benchmark.harness import artifacts as artifacts_lib
 from benchmark.hashing import file_sha256
 from benchmark.zoo import hub as hublib
 from benchmark.zoo.architectures import load_model
@@ -242,7 +243,7 @@ def test_fitted_artifacts_round_trip_through_the_hub(hub, tmp_path, capsys):
                  hub.upload.url, "--token-env", TOKEN_ENV]) == 0
     commit = capsys.readouterr().out.strip().rsplit("@ ", 1)[1].split()[0]
     assert TOKEN not in commit
-    folder = hublib.download_artifacts(f"{ORG}/fitted", commit, endpoint=hub.olah.url, cache_dir=tmp_path / "cache")
+    folder = artifacts_lib.download(f"{ORG}/fitted", commit, endpoint=hub.olah.url, cache_dir=tmp_path / "cache")
     fetched = artifacts.read(folder / "declared-means" / AR)
     assert fetched.blob == blobs[0]
     again = artifacts.score(fetched, model, provenance)
@@ -252,7 +253,7 @@ def test_fitted_artifacts_round_trip_through_the_hub(hub, tmp_path, capsys):
     assert main(["models", "publish", "--artifacts", str(root / "declared-means" / AR), "--repo", f"{ORG}/one",
                  "--endpoint", hub.upload.url, "--token-env", TOKEN_ENV]) == 0
     one = capsys.readouterr().out.strip().rsplit("@ ", 1)[1].split()[0]
-    single = hublib.download_artifacts(f"{ORG}/one", one, endpoint=hub.olah.url, cache_dir=tmp_path / "cache")
+    single = artifacts_lib.download(f"{ORG}/one", one, endpoint=hub.olah.url, cache_dir=tmp_path / "cache")
     assert artifacts.read(single).blob == blobs[0]
     # models (not artifacts) need an organisation: without one the repos were named "None/<model>"
     assert main(["models", "publish", "--endpoint", hub.upload.url, "--token-env", TOKEN_ENV]) == 2

@@ -32,8 +32,8 @@ from benchmark.harness.guard import Forbidden, ForbiddenStateError, inspect_fitt
 from benchmark.harness.interface import FitData
 from benchmark.harness.isolation.launch import Limits
 from benchmark.harness.isolation.sandbox import abi_version
-from benchmark.harness.records import record_path, validate, write_atomic
 from benchmark.harness.submission import load_spec
+from benchmark.records import record_path, validate, write_atomic
 from benchmark.zoo.resolve import load_reference
 from tests.sealed import expected_sandbox
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.harness.records import read_record
+from benchmark.records import read_record
 
 pytestmark = pytest.mark.slow  # make test-fast skips this module (make test runs it)
 

@@ -60,7 +60,8 @@ def test_the_harness_never_imports_baselines_or_submissions():
 
 def test_no_layer_imports_upward():
     """docs/ARCHITECTURE.md's layers: the harness and the zoo sit below the board and the command line."""
-    below = ("benchmark.harness", "benchmark.zoo", "benchmark.data", "benchmark.task", "benchmark.errors")
+    below = ("benchmark.harness", "benchmark.zoo", "benchmark.data", "benchmark.task", "benchmark.errors",
+             "benchmark.records", "benchmark.catalogue", "benchmark.hashing", "benchmark.hardware")
     above = ("benchmark.board", "benchmark.cli", "benchmark.studies", "benchmark.audit")
     for name, deps in _graph().items():
         if name.startswith(below):
@@ -69,6 +70,12 @@ def test_no_layer_imports_upward():
         if name.startswith("benchmark.board"):  # the board is a function of the records, not of a study's code
             studies = sorted(d for d in deps if d.startswith(("benchmark.studies", "benchmark.audit")))
             assert not studies, f"{name} imports {studies}: the page links a study's figures by name only"
+            # ... nor of the harness: it reads records through the ground floor (`benchmark.records`)
+            harness = sorted(d for d in deps if d.startswith("benchmark.harness"))
+            assert not harness, f"{name} imports {harness}: the board reads records via benchmark.records"
+        if name.startswith("benchmark.zoo"):  # the models know nothing of the methods that score them
+            harness = sorted(d for d in deps if d.startswith("benchmark.harness"))
+            assert not harness, f"{name} imports {harness}: the zoo sits below the harness"
 
 
 def test_errors_become_one_line_through_one_helper():

@@ -30,7 +30,7 @@ from benchmark.board.leaderboard import (
 )
 from benchmark.board.stats import paired_difference
 from benchmark.errors import OnionbenchError
-from benchmark.harness.records import seal
+from benchmark.records import seal
 from benchmark.zoo.calibration import EXPECTATIONS, LINEAR, MEMBER_NAMES, ONION
 from tests.browser import CHROMEDRIVER, CHROMIUM, make_driver
 

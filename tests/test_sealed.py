@@ -27,8 +27,8 @@ import torch
 from benchmark.harness.cell import run_cell
 from benchmark.harness.isolation import bwrap, channel, supervisor
 from benchmark.harness.isolation.launch import Limits
-from benchmark.harness.records import validate
 from benchmark.harness.submission import load_spec
+from benchmark.records import validate
 from benchmark.zoo.resolve import load_reference
 from tests.sealed import SEALED, expected_sandbox
 

@@ -13,11 +13,11 @@ import torch
 from benchmark.harness import tracks as track_registry
 from benchmark.harness.cell import run_cell
 from benchmark.harness.executors import CellTask, LocalExecutor, SequentialExecutor, execute
-from benchmark.harness.records import SCHEMA_PATH, seal
 from benchmark.harness.runner import score_many
 from benchmark.harness.schema import build_schema, schema_text
 from benchmark.harness.submission import load_spec
 from benchmark.harness.tracks.base import TrackQueries, TrackScore, call_read, mean
+from benchmark.records import SCHEMA_PATH, seal
 from tests.toy import OneHotModel
 
 ROOT = Path(__file__).parent.parent

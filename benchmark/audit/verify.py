@@ -146,7 +146,7 @@ def _row_records(results: Path, wanted: str) -> _Row:
     """A row's successful records, by row id (`onion@v1`) or method name.
 
     Read here, not through the board: the harness sits below the board (docs/ARCHITECTURE.md)."""
-    from benchmark.harness.records import read_record
+    from benchmark.records import read_record
     from benchmark.task import BENCHMARK_VERSION
 
     method = wanted.rsplit("@v", 1)[0] if "@v" in wanted else wanted

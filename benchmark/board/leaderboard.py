@@ -44,7 +44,7 @@ from benchmark.board.stats import (  # noqa: F401  (T975, stat: public)
     stratified_stat,
 )
 from benchmark.errors import OnionbenchError
-from benchmark.harness.records import read_record
+from benchmark.records import read_record
 from benchmark.task import BENCHMARK_VERSION
 
 # Live views of the track catalogue (benchmark/catalogue.py): a track added there reaches every table.

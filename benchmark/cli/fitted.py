@@ -62,8 +62,8 @@ def cmd_score_fitted(args: argparse.Namespace) -> int:
     from benchmark.harness import artifacts
     from benchmark.harness.cell import ScoreSettings
     from benchmark.harness.defaults import DEFAULT_BUDGET, scratch_results
-    from benchmark.harness.records import record_path, write_atomic
     from benchmark.harness.submission import readable_methods
+    from benchmark.records import record_path, write_atomic
     from benchmark.zoo.resolve import load_reference
 
     ignored = [flag for flag, on in (("--fresh", args.fresh), ("--force", args.force), ("--device", args.device != "cpu"),

@@ -10,12 +10,13 @@ from benchmark.errors import OnionbenchError
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from benchmark.zoo.hub import publish, publish_artifacts
+    from benchmark.harness import artifacts
+    from benchmark.zoo.hub import publish
 
     if args.artifacts:
         if not args.repo:
             raise OnionbenchError("--artifacts needs --repo ORG/NAME (the model repo to upload them to)")
-        publish_artifacts(Path(args.artifacts), args.repo, endpoint=args.endpoint, tag=args.tag,
+        artifacts.publish(Path(args.artifacts), args.repo, endpoint=args.endpoint, tag=args.tag,
                           token_env=args.token_env)
         return 0
     if not args.org:
@@ -28,10 +29,11 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from benchmark.zoo.hub import _endpoint, download, download_artifacts
+    from benchmark.harness import artifacts
+    from benchmark.zoo.hub import _endpoint, download
 
     if args.artifacts:
-        folder = download_artifacts(args.artifacts, args.revision or "main", endpoint=args.endpoint,
+        folder = artifacts.download(args.artifacts, args.revision or "main", endpoint=args.endpoint,
                                     cache_dir=Path(args.cache_dir) if args.cache_dir else None)
         print(f"artifacts ready in {folder}; score them with: onionbench score --fitted {folder}")
         return 0

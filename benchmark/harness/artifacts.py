@@ -35,8 +35,8 @@ from benchmark.harness.context import identity_by_length, identity_metrics, kept
 from benchmark.harness.isolation import supervisor
 from benchmark.harness.isolation.launch import model_bytes
 from benchmark.harness.record_fields import base_record
-from benchmark.harness.records import seal
 from benchmark.harness.submission import HYPOTHESES, NAME
+from benchmark.records import seal
 
 ARTIFACT_VERSION = 1
 TENSORS, SPEC, CARD = "intervention.safetensors", "spec.json", "README.md"
@@ -220,3 +220,31 @@ def _card(spec: dict) -> str:
             f"- scored when exported (scoring version {spec['scoring_version']}, harness "
             f"{spec['harness_commit'][:12]}): {metrics}\n\n"
             "Score it again with `onionbench score --fitted FOLDER`: scoring runs harness code only.\n")
+
+
+def publish(root: Path, repo: str, *, endpoint: str | None = None, tag: str | None = None,
+            token_env: str = "HF_TOKEN", log=print) -> str:
+    """Upload the fitted-method artifacts under `root` (`onionbench export`'s METHOD/MODEL folders)
+    to the model repo `repo` as one commit; return its id. Every artifact is checked (its tensors
+    against its sha256) before the first byte goes out."""
+    from benchmark.zoo.hub import upload_folder
+
+    folders = find(root)
+    for folder in folders:
+        read(folder)
+    patterns = [pattern for n in (TENSORS, SPEC, CARD) for pattern in (n, f"**/{n}")]  # root itself may be one
+    commit = upload_folder(root, repo, patterns, f"onionbench artifacts ({len(folders)})", endpoint=endpoint,
+                           tag=tag, token_env=token_env)
+    log(f"{len(folders)} artifact(s) -> {repo} @ {commit}" + (f" (tag {tag})" if tag else ""))
+    return commit
+
+
+def download(repo: str, revision: str, *, endpoint: str | None = None, cache_dir: Path | None = None) -> Path:
+    """Fetch an artifacts repo at `revision` (pin a commit id for a citable result); every artifact
+    in it is checked; returns the local folder for `onionbench score --fitted`."""
+    from benchmark.zoo.hub import snapshot_model_repo
+
+    folder = snapshot_model_repo(repo, revision, endpoint=endpoint, cache_dir=cache_dir)
+    for found in find(folder):
+        read(found)
+    return folder

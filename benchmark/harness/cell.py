@@ -37,10 +37,10 @@ from benchmark.harness.isolation.launch import FitInfo, Limits, run_isolated
 from benchmark.harness.plan import PLAN_SEED, make_plan
 from benchmark.harness.protocol import FitJob, answer_queries, fit_method, load_fitted
 from benchmark.harness.record_fields import base_record, outcomes_sha256
-from benchmark.harness.records import seal
 from benchmark.harness.submission import MethodSpec
 from benchmark.harness.tracks import TRACKS, TrackQueries
 from benchmark.harness.tracks.base import Tensors
+from benchmark.records import seal
 
 
 @dataclass(frozen=True)
@@ -237,7 +237,7 @@ def fresh_evaluation(seed: int | None = None) -> tuple[Evaluation, int]:
 
 def cell_inputs(spec: MethodSpec, test: Sequences, settings: ScoreSettings, params: dict) -> dict:
     """The parts of a cell's key shared by every model of one run (hashed once, not per model)."""
-    from benchmark.harness.records import SCORING_VERSION
+    from benchmark.records import SCORING_VERSION
     from benchmark.task import BENCHMARK_VERSION
 
     return {"benchmark_version": BENCHMARK_VERSION, "scoring_version": SCORING_VERSION,

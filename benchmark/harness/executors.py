@@ -105,9 +105,9 @@ def failed_record(task: CellTask, reason: str) -> dict:
     """A sealed failed record for a cell whose worker could not produce one."""
     from benchmark.harness.cell import shipped_evaluation
     from benchmark.harness.record_fields import base_record
-    from benchmark.harness.records import seal
     from benchmark.harness.submission import load_spec
     from benchmark.harness.tracks import TRACKS
+    from benchmark.records import seal
     from benchmark.zoo.resolve import load_reference
 
     spec = load_spec(task.method)

@@ -1,6 +1,6 @@
 """What a new record holds: the fields a cell fills in before and after scoring.
 
-Separate from `benchmark.harness.records` (reading, validating, writing records), which
+Separate from `benchmark.records` (reading, validating, writing records), which
 the leaderboard uses and which must not import torch.
 """
 
@@ -13,7 +13,7 @@ import torch
 
 from benchmark.data import Sequences, split_hash
 from benchmark.hardware import hardware_summary
-from benchmark.harness.records import RECORD_VERSION, SCORING_VERSION, harness_commit, library_versions
+from benchmark.records import RECORD_VERSION, SCORING_VERSION, harness_commit, library_versions
 from benchmark.task import BENCHMARK_VERSION
 
 

@@ -19,8 +19,8 @@ from benchmark.harness.cell import ScoreSettings, cell_inputs
 from benchmark.harness.defaults import DEFAULT_BUDGET, default_results
 from benchmark.harness.executors import CellTask, Executor, SequentialExecutor
 from benchmark.harness.isolation.launch import Limits
-from benchmark.harness.records import cell_key, read_record, record_path, write_atomic
 from benchmark.harness.submission import MethodSpec
+from benchmark.records import cell_key, read_record, record_path, write_atomic
 
 __all__ = ["DEFAULT_BUDGET", "ScoreSettings", "default_results", "is_up_to_date", "score_many"]
 

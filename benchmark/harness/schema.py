@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import json
 
-from benchmark.harness.records import RECORD_VERSION, SCHEMA_PATH
 from benchmark.harness.submission import HYPOTHESES
 from benchmark.harness.tracks import DECLARABLE, TRACKS
 from benchmark.harness.tracks.base import schema_fragment
+from benchmark.records import RECORD_VERSION, SCHEMA_PATH
 
 _SHA = {"$ref": "#/$defs/sha256"}
 _RATES = {"type": "object", "additionalProperties": {"$ref": "#/$defs/rate"}}

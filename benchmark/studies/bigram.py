@@ -187,8 +187,8 @@ def main(argv: list[str] | None = None) -> None:
 
     from tqdm import tqdm
 
-    from benchmark.harness.records import write_atomic
     from benchmark.harness.submission import resolve
+    from benchmark.records import write_atomic
     from benchmark.zoo.registry import load_registry
 
     parser = argparse.ArgumentParser(prog="python -m benchmark.studies.bigram", description=__doc__.split("\n")[0])

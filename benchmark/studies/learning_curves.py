@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import sys
 import time
 import tomllib
@@ -45,6 +44,7 @@ from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
 from benchmark.harness.defaults import PROJECT_ROOT
 from benchmark.harness.submission import resolve
+from benchmark.records import write_atomic
 from benchmark.zoo.resolve import load_reference
 
 CURVES = PROJECT_ROOT / "leaderboard" / "curves"
@@ -113,13 +113,6 @@ def _load(path: Path, key: dict) -> dict:
     return {**key, "points": []}
 
 
-def _write_atomic(path: Path, curve: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(curve, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = argv if argv is not None else sys.argv[1:]
     if argv[:1] == ["report"]:
@@ -162,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         record = score_on_valid(spec, model, provenance, {**fixed, **values})
         curve["points"] = sorted([*curve["points"], _point(record, values, time.perf_counter() - start)],
                                  key=lambda p: p["steps"])
-        _write_atomic(path, curve)
+        write_atomic(path, curve)
         print(f"{spec.name} {provenance['name']} {values}: {_summary(record['metrics'])} "
               f"(fit {record['fit']['seconds']:.0f} s)", flush=True)
     print(f"wrote {path}")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ import torch
 from torch import nn
 
 from benchmark.harness.fitting import train_minibatches
+from benchmark.records import write_atomic
 from benchmark.zoo.architectures import parse_name
 
 __all__ = ["FORMS", "OUT", "STUDY_VERSION", "family_of", "fit_form", "load_all", "measure", "paper_section",
@@ -184,13 +184,6 @@ def is_current(path: Path, name: str, sha256: str, params: dict) -> bool:
     data = json.loads(path.read_text())
     return (data.get("study_version") == STUDY_VERSION and data.get("model_sha256") == sha256
             and data.get("params") == {**DEFAULTS, **params})
-
-
-def write_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
 
 
 def family_of(model: str) -> str | None:

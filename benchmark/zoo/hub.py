@@ -202,41 +202,29 @@ def publish(names: Iterable[str] | None = None, *, org: str = HUB_ORG, endpoint:
     return commits
 
 
-def publish_artifacts(root: Path, repo: str, *, endpoint: str | None = None, tag: str | None = None,
-                      token_env: str = DEFAULT_TOKEN_ENV, log: Log = print) -> str:
-    """Upload the fitted-method artifacts under `root` (`onionbench export`'s METHOD/MODEL folders)
-    to the model repo `repo` as one commit; return its id. Every artifact is checked (its tensors
-    against its sha256) before the first byte goes out."""
-    from benchmark.harness import artifacts
+def upload_folder(root: Path, repo: str, patterns: list[str], message: str, *, endpoint: str | None = None,
+                  tag: str | None = None, token_env: str = DEFAULT_TOKEN_ENV) -> str:
+    """Upload the files under `root` that match `patterns` to the model repo `repo` as one commit
+    (and tag it); return the commit id. Errors are one line and never show the token.
 
-    folders = artifacts.find(root)
-    for folder in folders:
-        artifacts.read(folder)
+    Generic on purpose: the zoo knows the Hub, not what a fitted-method artifact is
+    (`benchmark.harness.artifacts.publish` checks those before calling this)."""
     api = HfApi(endpoint=endpoint, token=_read_token(token_env))
     try:
         api.create_repo(repo, repo_type="model", exist_ok=True)
-        info = api.upload_folder(repo_id=repo, repo_type="model", folder_path=root,
-                                 allow_patterns=[pattern for n in (artifacts.TENSORS, artifacts.SPEC, artifacts.CARD)
-                                                 for pattern in (n, f"**/{n}")],  # root itself may be one artifact
-                                 commit_message=f"onionbench artifacts ({len(folders)})" + (f" ({tag})" if tag else ""))
+        info = api.upload_folder(repo_id=repo, repo_type="model", folder_path=root, allow_patterns=patterns,
+                                 commit_message=message + (f" ({tag})" if tag else ""))
         if tag:
             api.create_tag(repo, tag=tag, revision=info.oid, tag_message=f"onionbench {tag}")
     except Exception as err:  # one line, never the token
-        raise _http_error(f"publishing artifacts to {repo}", err) from err
-    log(f"{len(folders)} artifact(s) -> {repo} @ {info.oid}" + (f" (tag {tag})" if tag else ""))
+        raise _http_error(f"publishing to {repo}", err) from err
     return info.oid
 
 
-def download_artifacts(repo: str, revision: str, *, endpoint: str | None = None,
-                       cache_dir: Path | None = None) -> Path:
-    """Fetch an artifacts repo at `revision` (pin a commit id for a citable result); every artifact
-    in it is checked; returns the local folder for `onionbench score --fitted`."""
-    from benchmark.harness import artifacts
-
-    folder = _snapshot(repo, revision, repo_type="model", endpoint=endpoint, cache_dir=cache_dir, allow_patterns=None)
-    for found in artifacts.find(folder):
-        artifacts.read(found)
-    return folder
+def snapshot_model_repo(repo: str, revision: str, *, endpoint: str | None = None,
+                        cache_dir: Path | None = None) -> Path:
+    """A model repo at `revision`, downloaded into the Hugging Face cache; the local folder."""
+    return _snapshot(repo, revision, repo_type="model", endpoint=endpoint, cache_dir=cache_dir, allow_patterns=None)
 
 
 # ---------------------------------------------------------------------------------------- download

@@ -1,5 +1,9 @@
 """Result records (PROTOCOL §5): one JSON file per (method, model), schema-validated.
 
+The ground floor (issue 32): the harness writes records, the board and the audit read them,
+and the studies write their curve and data files with the same atomic writer, all through
+this one torch-free module, so the board never imports the harness.
+
 `metrics` holds only what a re-score must reproduce exactly; timings and environment sit
 beside it. `record_sha256` covers the whole record except itself, so an edited number is
 detectable; `outcomes_sha256` covers every per-example outcome.
@@ -44,7 +48,7 @@ def seal(record: dict) -> dict:
 
 def harness_commit() -> str:
     """The git commit of the harness (with `-dirty` when the work tree has changes), or 'unknown'."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "benchmark"], cwd=root, capture_output=True,
