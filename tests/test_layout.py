@@ -102,3 +102,16 @@ def test_every_subpackage_ships_in_the_wheel():
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {_module_name(p) for p in PACKAGE.rglob("__init__.py")}
     assert not found - listed, f"add {sorted(found - listed)} to [tool.setuptools] packages in pyproject.toml"
+
+
+def test_records_name_the_checkout_they_were_scored_from():
+    """`harness_commit` finds the repository from the records module's own place; after the
+    module moved to the ground floor a wrong depth would write "unknown" into every record."""
+    import subprocess
+
+    from benchmark.records import harness_commit
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    if head.returncode != 0:  # an installed copy outside a checkout: nothing to compare
+        return
+    assert harness_commit().removesuffix("-dirty") == head.stdout.strip()
