@@ -42,6 +42,7 @@ from benchmark.harness.defaults import DEFAULT_BUDGET, PROJECT_ROOT
 from benchmark.harness.interface import FitData, FrozenModel, seed_everything
 from benchmark.harness.plan import PLAN_SEED
 from benchmark.harness.submission import resolve
+from benchmark.records import write_atomic
 from benchmark.zoo.resolve import load_reference
 
 ROOT = PROJECT_ROOT
@@ -162,13 +163,6 @@ def pool_sha(run) -> str:
     return hashlib.sha256(run.pool.tokens.numpy().tobytes() + run.pool.states.numpy().tobytes()).hexdigest()
 
 
-def _write_atomic(path: Path, payload: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def _save(path: Path, run, step: int, pool: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -224,7 +218,7 @@ def run_schedule(spec, model, provenance: dict, params: dict, at: list[int], ckp
         curve["points"] = sorted([*curve["points"], {"steps": target, **scored,
                                   "seconds_since_start": round(time.perf_counter() - clock, 1)}],
                                  key=lambda p: p["steps"])
-        _write_atomic(out, curve)
+        write_atomic(out, curve)
         bar.write(f"steps={target}: {summary(scored)}")
     bar.close()
     return curve
