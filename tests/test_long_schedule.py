@@ -23,7 +23,7 @@ from benchmark.zoo.resolve import load_reference
 ROOT = Path(__file__).resolve().parents[1]
 CHECK = ROOT / "benchmark" / "zoo" / "check" / "gru-h16-ar-check"
 SMALL = {"linear-das": {"pool_size": 800, "read_samples": 800, "lr": 1e-2, "init": "random", "schedule": "constant"},
-         "onion": {"pool_size": 800, "read_steps": 20, "lr": 1e-2, "weight_decay": 0.1}}
+         "onion": {"pool_size": 800, "read_steps": 20, "lr": 1e-2, "weight_decay": 0.1, "warmup": 0.0, "clip": 0.0}}
 
 
 def _benchmark_script(name: str):
@@ -170,3 +170,17 @@ def test_the_driver_refuses_the_defaults_start_and_schedule_it_cannot_replay(scr
     with pytest.raises(SystemExit, match="paper's start and constant lr only"):
         script.start(spec, model, {"pool_size": 800})
     assert script.PAPER_EXTRA["linear-das"] == {"init": "random", "schedule": "constant"}
+
+
+def test_onions_run_is_its_own_public_resumable_and_a_method_without_one_is_refused(script, check_model):
+    """Issue 32: the driver reaches onion's fit through a public `resumable(model, data)`, not
+    through private names; a method with neither that nor an adapter is refused in one line."""
+    model, _ = check_model
+    run = script.start(resolve("onion"), model, SMALL["onion"])
+    assert type(run).__name__ == "OnionRun" and type(run).__module__ == type(run.method).__module__
+    with pytest.raises(SystemExit, match="no resumable run"):
+        script.start(resolve("mlp-probe"), model, {})
+    # a warm-up is a fraction of a total the run does not know: refused, not silently dropped
+    with pytest.raises(ValueError, match="constant lr: pass warmup=0"):
+        script.start(resolve("onion"), model, {**SMALL["onion"], "warmup": 0.05})
+    assert script.PAPER_EXTRA["onion"] == {"warmup": 0.0, "clip": 0.0}  # PAPER.md: none of either

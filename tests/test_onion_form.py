@@ -34,7 +34,7 @@ def test_the_paper_form_is_the_onion_baselines_write():
     codes, scales = _fit(model, "paper")
     seed_everything(0)
     data = FitData(model, heldout_keys(), seed=0, budget=100_000)
-    onion = resolve("onion").load_class()(**{**resolve("onion").params, **SMALL, "read_steps": 2})
+    onion = resolve("onion").load_class()(**{**resolve("onion").params, **SMALL, "read_steps": 2, "steps_width": 0})
     decl = onion.fit(FrozenModel(model, data), data)
     assert torch.equal(codes, decl.write[1]["codes"]) and torch.equal(scales, decl.write[1]["scales"])
 

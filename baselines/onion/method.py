@@ -33,28 +33,35 @@ benchmarks/onion_profile.py fits both and compares the profiles they learn.
 
 from __future__ import annotations
 
+import copy
 import math
 
 import torch
 from torch import nn
 
 from benchmark.harness.declared import Declaration
+from benchmark.harness.fitting import train_minibatches
 
 
 class OnionMethod:
     """Onion read (peel) and write (scaled embedding swap) on the final encoder state."""
 
-    def __init__(self, steps: int = 1200, batch_size: int = 256, lr: float = 6e-2,
-                 weight_decay: float = 0.0, lin_init: float = 0.1, pool_size: int = 20000,
-                 read_steps: int = 1000, read_hidden: int = 256, read_lr: float = 3e-2,
-                 free_scale: bool = False, seed: int = 0) -> None:
+    def __init__(self, steps: int = 1200, steps_width: int = 192, batch_size: int = 256, lr: float = 6e-2,
+                 weight_decay: float = 0.0, warmup: float = 0.0, clip: float = 0.0, lin_init: float = 0.1,
+                 pool_size: int = 20000, read_steps: int = 4000, read_hidden: int = 256, read_lr: float = 3e-2,
+                 read_warmup: float = 0.05, read_clip: float = 1.0, free_scale: bool = False, seed: int = 0) -> None:
         self.steps = steps
+        self.steps_width = steps_width
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.warmup = warmup
+        self.clip = clip
         self.lin_init = lin_init
         self.pool_size = pool_size
         self.read_steps = read_steps
+        self.read_warmup = read_warmup
+        self.read_clip = read_clip
         self.read_hidden = read_hidden
         self.read_lr = read_lr
         self.free_scale = free_scale
@@ -94,23 +101,31 @@ class OnionMethod:
         return [self.embedding_, self.g_, self.gamma_, self.lin_, self.b_, *free]
 
     def _train_write(self, model, data, pool, gen: torch.Generator) -> None:
-        """AdamW with cosine decay on the decoder's cross-entropy after a write."""
-        opt = torch.optim.AdamW(self._write_params(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = _cosine(opt, self.steps)
-        for _ in range(self.steps):
-            h, position, token, current, wanted, lengths = self._write_batch(data, pool, gen)
-            logits = model.decode(self._edit(h, position, token, current), wanted)
-            loss = _sequence_loss(logits, wanted, lengths)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+        """The shared loop (`benchmark.harness.fitting`) on the decoder's cross-entropy after a write."""
+        train_minibatches(self._write_params(), lambda idx: self._write_loss(model, data, pool, idx, gen),
+                          pool.states.shape[0], steps=self.write_steps(int(model.state_dim)),
+                          batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                          warmup=self.warmup, clip=self.clip, generator=gen)
         for p in (*self._write_params(), self.offset_):
             p.requires_grad_(False)
 
-    def _write_batch(self, data, pool, gen: torch.Generator):
-        """A random pool batch, a random position < L each, and a uniform random wanted token."""
-        idx = torch.randint(0, pool.states.shape[0], (self.batch_size,), generator=gen)
+    def write_steps(self, n: int) -> int:
+        """The write's steps at state size n: `steps`, times steps_width / n where n is smaller.
+
+        Why more steps for small models only: on `valid` the write of the small `ni` models
+        is the slowest to converge (gru-h64-ni-s0: WRITE 0.453 at 1,200 steps, 0.540 at
+        4,800, 0.541 at 9,600), while a step costs least there; at N=256 a step costs most
+        and the write gains about 0.01 per doubling (gru-h256-ni-s0: 0.913, 0.921, 0.934 at
+        1,200, 2,400, 4,800), which the 15-minute core tier cannot buy (issue 34).
+        steps_width = 0 keeps `steps` at every size.
+        """
+        if not self.steps_width:
+            return self.steps
+        return max(self.steps, round(self.steps * self.steps_width / n))
+
+    def _write_loss(self, model, data, pool, idx: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """The pool rows `idx`, a random position < L each and a uniform random wanted token:
+        the decoder's sequence cross-entropy after writing it."""
         tokens, lengths, h = pool.tokens[idx], pool.lengths[idx], pool.states[idx]
         position = (torch.rand(idx.shape[0], generator=gen) * lengths).long()
         rows = torch.arange(idx.shape[0])
@@ -119,7 +134,8 @@ class OnionMethod:
         wanted = tokens.clone()
         wanted[rows, position] = token
         keep = ~data.is_heldout(wanted, lengths)  # never train towards an evaluation sequence
-        return h[keep], position[keep], token[keep], current[keep], wanted[keep], lengths[keep]
+        logits = model.decode(self._edit(h[keep], position[keep], token[keep], current[keep]), wanted[keep])
+        return _sequence_loss(logits, wanted[keep], lengths[keep])
 
     def _scales(self) -> torch.Tensor:
         """(9, N): s(p) = g * gamma**p + p * lin + b (+ offset[p] with ``free_scale``).
@@ -170,19 +186,22 @@ class OnionMethod:
         """
         valid = torch.arange(self.n_pos_)[None, :] < pool.lengths[:, None]
         seq, pos = torch.nonzero(valid, as_tuple=True)
-        opt = torch.optim.AdamW(self._read_params(), lr=self.read_lr, weight_decay=0.01)
-        sched = _cosine(opt, self.read_steps)
-        for _ in range(self.read_steps):
-            idx = torch.randint(0, seq.shape[0], (2 * self.batch_size,), generator=gen)
+
+        def loss_of(idx: torch.Tensor) -> torch.Tensor:
             s, p = seq[idx], pos[idx]
-            x = self._remainder(pool.states[s], pool.tokens[s], p)
-            loss = nn.functional.cross_entropy(self._classify(x, p), pool.tokens[s, p])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            return nn.functional.cross_entropy(self._classify(self._remainder(pool.states[s], pool.tokens[s], p), p),
+                                               pool.tokens[s, p])
+
+        train_minibatches(self._read_params(), loss_of, seq.shape[0], steps=self.read_steps,
+                          batch_size=2 * self.batch_size, lr=self.read_lr, weight_decay=0.01, warmup=self.read_warmup,
+                          clip=self.read_clip, generator=gen)
         for p in self._read_params():
             p.requires_grad_(False)
+
+    # ------------------------------------------------------- long schedules
+    def resumable(self, model, data) -> OnionRun:
+        """The write's training as a run that can stop and resume (`OnionRun`)."""
+        return OnionRun(self, model, data)
 
     # ---------------------------------------------------------- declaration
     def declaration(self) -> Declaration:
@@ -196,9 +215,63 @@ class OnionMethod:
                            interchange=("read-write", {}))
 
 
-def _cosine(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Cosine decay to zero: a short budget needs a high start and a quiet finish."""
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
+class OnionRun:
+    """`fit`'s write at a constant lr, a few steps at a time, with its state saved and restored.
+
+    Why: the paper trains an intervention for 60,000 steps at a constant lr 1e-3.
+    `benchmark.studies.long_schedule` scores one such fit at many points and spreads it over
+    several sessions; at a constant lr the first k steps of a long fit *are* a k-step
+    constant-lr fit (same init, same batches, same optimiser state), so this is the whole
+    learning curve for the price of its last point. The read is trained on a copy at each
+    scored point, as `fit` would after k write steps. tests/test_long_schedule.py checks
+    that a run stopped and resumed equals one that was not.
+    """
+
+    def __init__(self, method: OnionMethod, model, data) -> None:
+        if method.warmup:  # a warm-up is a fraction of the total steps, which a resumable run does not know
+            raise ValueError("a resumable onion run trains at a constant lr: pass warmup=0 (the paper's recipe has none)")
+        self.method, self.model, self.data = method, model, data
+        self.gen = torch.Generator().manual_seed(method.seed)
+        self.pool = data.sample(method.pool_size)
+        method.n_pos_, method.vocab_ = int(self.pool.tokens.shape[1]), int(model.vocab_size)
+        method._init_write(int(model.state_dim), self.gen)
+        self.opt = torch.optim.AdamW(method._write_params(), lr=method.lr, weight_decay=method.weight_decay)
+
+    def steps(self, n: int) -> None:
+        """n more write steps (the same draws as `fit`'s loop)."""
+        m, rows = self.method, self.pool.states.shape[0]
+        for _ in range(n):
+            idx = torch.randint(0, rows, (m.batch_size,), generator=self.gen)
+            loss = m._write_loss(self.model, self.data, self.pool, idx, self.gen)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if m.clip > 0:
+                nn.utils.clip_grad_norm_(m._write_params(), m.clip)
+            self.opt.step()
+
+    def fitted(self) -> Declaration:
+        """The method as `fit` would return it now: the write so far, then a read trained on a copy."""
+        out = copy.deepcopy(self.method)
+        for p in (*out._write_params(), out.offset_):
+            p.requires_grad_(False)
+        gen = torch.Generator()
+        gen.set_state(self.gen.get_state())  # the read's draws continue the write's stream, as in `fit`
+        out._init_read(int(self.model.state_dim), gen)
+        out._train_read(self.pool, gen)
+        return out.declaration()
+
+    def state(self) -> dict:
+        """Everything a resumed run needs: the write's tensors, the optimiser and the generator."""
+        params = {name: getattr(self.method, name).detach().clone()
+                  for name in ("embedding_", "g_", "gamma_", "lin_", "b_", "offset_")}
+        return {"params": params, "opt": self.opt.state_dict(), "gen": self.gen.get_state()}
+
+    def load(self, state: dict) -> None:
+        with torch.no_grad():
+            for name, value in state["params"].items():
+                getattr(self.method, name).copy_(value)
+        self.opt.load_state_dict(state["opt"])
+        self.gen.set_state(state["gen"])
 
 
 def _sequence_loss(logits: torch.Tensor, wanted: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

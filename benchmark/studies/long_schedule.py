@@ -9,10 +9,11 @@ k = 1,500, 3,000, ... 60,000 is the whole learning curve for the price of its la
     python benchmarks/long_schedule.py linear-das gru-h256-ar-s0            # paper's schedule
     python benchmarks/long_schedule.py onion gru-h64-ar-s0 --at 1500 60000
 
-The fit is the baseline's own (its `_batch`/`_write_batch`, decoder, loss and optimiser),
-driven here step by step so that it can stop and resume: the optimiser, parameters and
-RNG are saved to `--checkpoints` (default runs/long/) every `--save-every` steps and at
-every scored point, and a rerun continues from there. Points go to
+The fit is the baseline's own, driven step by step so that it can stop and resume: onion's
+public `resumable` run (`OnionRun`), or for linear-das an adapter here over its batch, decoder,
+loss and optimiser (`ADAPTERS`). The run's state (parameters, optimiser, RNG) is saved to
+`--checkpoints` (default runs/long/) every `--save-every` steps and at every scored point,
+and a rerun continues from there. Points go to
 leaderboard/curves/<method>/<model>-long.json (atomically, after each one). Scores use the
 cell's own scoring (`score_fitted`) on the 1,000-sequence `valid` split, never `test`.
 tests/test_long_schedule.py checks that the driven fit equals the baseline's `fit` and
@@ -49,7 +50,8 @@ ROOT = PROJECT_ROOT
 CURVES = ROOT / "leaderboard" / "curves"
 PAPER = {"lr": 1e-3, "weight_decay": 0.1}  # the paper's recipe for every intervention (baselines/README.md)
 # ... and, where a default departs from it in more than lr and weight decay, the paper's way back
-PAPER_EXTRA = {"linear-das": {"init": "random", "schedule": "constant"}}
+PAPER_EXTRA: dict[str, dict[str, object]] = {"linear-das": {"init": "random", "schedule": "constant"},
+                                              "onion": {"warmup": 0.0, "clip": 0.0}}  # PAPER.md: no warm-up, no gradient clipping
 AT = (1500, 3000, 6000, 12000, 24000, 36000, 48000, 60000)
 
 
@@ -89,7 +91,7 @@ class _LinearDASRun:
             out.rotation_ = self.net.rotation.weight.detach().clone()
             out.owner_ = self.net.assign_logits.argmax(-1)
         out._fit_codes(self.pool)
-        return as_method(out.declaration(), int(self.net.rotation.weight.shape[0]))
+        return out.declaration()
 
     def state(self) -> dict:
         return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "rng": self.rng}
@@ -100,63 +102,28 @@ class _LinearDASRun:
         self.rng = state["rng"]
 
 
-class _OnionRun:
-    """onion's `_train_write` loop at a constant lr (the paper's; the default's cosine decay
-    depends on the total steps, so it has no long-run equivalent), then its read on a copy."""
-
-    def __init__(self, method, model, data) -> None:
-        self.m, self.model, self.data = method, model, data
-        self.gen = torch.Generator().manual_seed(method.seed)
-        self.pool = data.sample(method.pool_size)
-        method.n_pos_, method.vocab_ = int(self.pool.tokens.shape[1]), int(model.vocab_size)
-        method._init_write(int(model.state_dim), self.gen)
-        self.opt = torch.optim.AdamW(method._write_params(), lr=method.lr, weight_decay=method.weight_decay)
-
-    def steps(self, n: int) -> None:
-        m = self.m
-        module = sys.modules[type(m).__module__]
-        for _ in range(n):
-            h, position, token, current, wanted, lengths = m._write_batch(self.data, self.pool, self.gen)
-            logits = self.model.decode(m._edit(h, position, token, current), wanted)
-            loss = module._sequence_loss(logits, wanted, lengths)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-
-    def fitted(self):
-        out = copy.deepcopy(self.m)
-        for p in (*out._write_params(), out.offset_):
-            p.requires_grad_(False)
-        gen = torch.Generator()
-        gen.set_state(self.gen.get_state())  # the read's draws continue the write's stream, as in `fit`
-        out._init_read(int(self.model.state_dim), gen)
-        out._train_read(self.pool, gen)
-        return as_method(out.declaration(), int(self.model.state_dim))
-
-    def state(self) -> dict:
-        params = {name: getattr(self.m, name).detach().clone()
-                  for name in ("embedding_", "g_", "gamma_", "lin_", "b_", "offset_")}
-        return {"params": params, "opt": self.opt.state_dict(), "gen": self.gen.get_state()}
-
-    def load(self, state: dict) -> None:
-        with torch.no_grad():
-            for name, value in state["params"].items():
-                getattr(self.m, name).copy_(value)
-        self.opt.load_state_dict(state["opt"])
-        self.gen.set_state(state["gen"])
-
-
-RUNS = {"linear-das": _LinearDASRun, "onion": _OnionRun}
+# Methods without a public `resumable(model, data)`: the driver's own adapter. linear-das keeps
+# this one until its code next changes for another reason, because its 20 committed long runs
+# (hours of CPU each) are keyed on its source hash and would all start again.
+ADAPTERS = {"linear-das": _LinearDASRun}
+METHODS = ("linear-das", "onion")  # the baselines with a long run (argparse's choices)
 
 
 def start(spec, model, params: dict, *, seed: int = 0):
-    """The method instantiated and its run set up exactly as the harness's `fit_method` would."""
-    if spec.name not in RUNS:
-        raise SystemExit(f"{spec.name}: no long-schedule driver; choose one of {', '.join(RUNS)}")
+    """The method instantiated and its run set up exactly as the harness's `fit_method` would.
+
+    A run has `pool`, `steps(n)`, `fitted()` (the method's Declaration as `fit` would return it
+    after the steps so far), `state()` and `load(state)`; a baseline offers one through a public
+    `resumable(model, data)` (onion's `OnionRun`).
+    """
     method = spec.instantiate(params)
+    if not hasattr(method, "resumable") and spec.name not in ADAPTERS:
+        raise SystemExit(f"{spec.name}: no resumable run (a public `resumable(model, data)`); "
+                         f"choose one of {', '.join(METHODS)}")
     data = FitData(model, heldout_keys(), seed=seed, budget=DEFAULT_BUDGET)
     seed_everything(seed)
-    return RUNS[spec.name](method, FrozenModel(model, data), data)
+    frozen = FrozenModel(model, data)
+    return method.resumable(frozen, data) if hasattr(method, "resumable") else ADAPTERS[spec.name](method, frozen, data)
 
 
 def pool_sha(run) -> str:
@@ -214,7 +181,7 @@ def run_schedule(spec, model, provenance: dict, params: dict, at: list[int], ckp
             break  # stopped early by stop_after
         if target in done:
             continue
-        scored = score_fitted(run.fitted(), model, valid)
+        scored = score_fitted(as_method(run.fitted(), int(model.state_dim)), model, valid)
         curve["points"] = sorted([*curve["points"], {"steps": target, **scored,
                                   "seconds_since_start": round(time.perf_counter() - clock, 1)}],
                                  key=lambda p: p["steps"])
@@ -270,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="`python benchmarks/long_schedule.py report` prints every curve as Markdown.")
-    parser.add_argument("method", choices=sorted(RUNS))
+    parser.add_argument("method", choices=METHODS)
     parser.add_argument("model", help="reference model name (e.g. gru-h256-ar-s0)")
     parser.add_argument("--at", type=int, nargs="+", default=list(AT), help="steps at which to score")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
@@ -282,7 +249,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     spec = resolve(args.method)
-    paper = {**PAPER, **PAPER_EXTRA.get(spec.name, {})}
+    paper: dict[str, object] = {**PAPER, **PAPER_EXTRA.get(spec.name, {})}
     params = {**paper, **{k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}}
     model, provenance = load_reference(args.model)
     suffix = "".join(f"-{k}{_label(v)}" for k, v in sorted(params.items()) if paper.get(k) != v)
