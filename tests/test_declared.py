@@ -206,7 +206,7 @@ def test_the_read_write_interchange_writes_the_sources_tokens_where_masked():
 # ---- the baselines as declared methods (issue 28 item 4) ------------------------------------
 
 DECLARED_BASELINES = ("onion", "linear-das", "linear-probe", "random-subspace", "onion-probe", "mlp-probe",
-                      "additive-table", "linear-das-bigram")
+                      "additive-table", "linear-das-bigram", "pyvene-das")
 OPEN_BASELINES = ("gru-probe", "gru-probe-ni", "reencode-distil")
 
 
