@@ -45,8 +45,17 @@ def _schedules() -> str:
     das, onion = resolve("linear-das").params, resolve("onion").params
     start = "from the class means' directions, " if das.get("init") == "class-means" else ""
     return (f"`linear-das` trains {das['steps']:,} steps at lr {das['lr']:g} ({start}{das.get('schedule', 'constant')}) "
-            f"and `onion` {onion['steps']:,} at {onion['lr']:g} cosine (the paper: 60,000 at 1e-3 constant, "
+            f"and `onion` {_onion_steps(onion)} at {onion['lr']:g} cosine (the paper: 60,000 at 1e-3 constant, "
             "weight decay 0.1).")
+
+
+def _onion_steps(params: dict) -> str:
+    """onion's write steps as the text of its rule (`OnionMethod.write_steps`)."""
+    steps, width = params["steps"], params.get("steps_width", 0)
+    if not width:
+        return f"{steps:,}"
+    return f"{steps:,} * max(1, {width} / N) ({max(steps, round(steps * width / 48)):,} at N=48)"
+
 
 def _interval(values: list[float]) -> str:
     if not values:
