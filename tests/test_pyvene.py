@@ -10,6 +10,7 @@ this for real.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import pyvene  # not skipped when missing: the `test` extra installs it, and CI must run this
@@ -53,3 +54,24 @@ def test_the_declared_swap_is_pyvenes_own_forward(adapter, kind):
 def test_an_unknown_intervention_is_a_one_line_error(adapter):
     with pytest.raises(ValueError, match="choose one of rotated, low-rank"):
         adapter.PyveneDAS(intervention="boundless")
+
+
+def test_the_low_rank_module_fits_on_the_check_model_into_an_accepted_declaration(adapter):
+    """The low-rank module is an option, not the default (which the conformance suite and
+    test_declared fit in the sealed cell): fit it too, so it cannot rot unseen."""
+    kind = "low-rank"
+    from benchmark.data import heldout_keys
+    from benchmark.harness import declared
+    from benchmark.harness.interface import FitData, FrozenModel, seed_everything
+    from benchmark.zoo.resolve import load_reference
+
+    spec = resolve("pyvene-das")
+    model, _ = load_reference(str(Path(__file__).resolve().parents[1] / "benchmark" / "zoo" / "check" / "gru-h16-ar-check"))
+    data = FitData(model, heldout_keys(), seed=0, budget=1_000_000)
+    seed_everything(0)
+    method = spec.instantiate({**spec.check_params, "intervention": kind})
+    decl = declared.check(method.fit(FrozenModel(model, data), data), int(model.state_dim))
+    rotation, owner = decl.interchange[1]["rotation"], decl.interchange[1]["owner"]
+    assert torch.allclose(rotation @ rotation.T, torch.eye(rotation.shape[0]), atol=1e-4)
+    k = int(model.state_dim) // 9
+    assert owner.tolist() == [i // k for i in range(9 * k)] + [9] * (int(model.state_dim) - 9 * k)
