@@ -99,7 +99,9 @@ HOW_TO_READ = [
     "not ranked until it is re-scored.",
     "**Reference rows.** A row whose hypothesis is `reference` (additive-table: a free per-(position, token) "
     "table trained through the decoder: what the best additive code, onion or linear, can WRITE) is shown "
-    "after the ranked rows and in the per-track tables, never ranked: it states no hypothesis.",
+    "after the ranked rows and in the per-track tables, never ranked: it states no hypothesis. It bounds WRITE "
+    "only: its INTERCHANGE reads both states with its nearest-mean read, so a method with a better read can "
+    "pass its headline (onion does).",
     "**Reference values.** *Model accuracy* is the model's own exact match on the test split; a probe can exceed "
     "it, so it is not a ceiling. WRITE and INTERCHANGE are scored only on cases the model repeats correctly: "
     "the oracle (re-encode the edited sequence) scores 1.0 there, and the *identity floor* (return the base "
