@@ -42,7 +42,7 @@ from benchmark.harness.declared import as_method
 from benchmark.harness.defaults import DEFAULT_BUDGET, PROJECT_ROOT
 from benchmark.harness.interface import FitData, FrozenModel, seed_everything
 from benchmark.harness.plan import PLAN_SEED
-from benchmark.harness.submission import resolve
+from benchmark.harness.submission import discover, resolve
 from benchmark.records import write_atomic
 from benchmark.zoo.resolve import load_reference
 
@@ -106,7 +106,13 @@ class _LinearDASRun:
 # this one until its code next changes for another reason, because its 20 committed long runs
 # (hours of CPU each) are keyed on its source hash and would all start again.
 ADAPTERS = {"linear-das": _LinearDASRun}
-METHODS = ("linear-das", "onion")  # the baselines with a long run (argparse's choices)
+
+
+def resumable_methods() -> list[str]:
+    """The baselines the driver can run: a public `resumable` on their class, or an adapter here.
+    Derived, not listed, so that a baseline that adds `resumable` needs no line in this study."""
+    return sorted(set(ADAPTERS) | {name for name, spec in discover().items()
+                                   if spec.is_baseline and hasattr(spec.load_class(), "resumable")})
 
 
 def start(spec, model, params: dict, *, seed: int = 0):
@@ -119,7 +125,7 @@ def start(spec, model, params: dict, *, seed: int = 0):
     method = spec.instantiate(params)
     if not hasattr(method, "resumable") and spec.name not in ADAPTERS:
         raise SystemExit(f"{spec.name}: no resumable run (a public `resumable(model, data)`); "
-                         f"choose one of {', '.join(METHODS)}")
+                         f"choose one of {', '.join(resumable_methods())}")
     data = FitData(model, heldout_keys(), seed=seed, budget=DEFAULT_BUDGET)
     seed_everything(seed)
     frozen = FrozenModel(model, data)
@@ -237,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      epilog="`python benchmarks/long_schedule.py report` prints every curve as Markdown.")
-    parser.add_argument("method", choices=METHODS)
+    parser.add_argument("method", choices=resumable_methods())
     parser.add_argument("model", help="reference model name (e.g. gru-h256-ar-s0)")
     parser.add_argument("--at", type=int, nargs="+", default=list(AT), help="steps at which to score")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=JSON",

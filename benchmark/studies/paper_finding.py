@@ -25,6 +25,7 @@ import json
 import math
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from tabulate import tabulate
 
@@ -50,11 +51,13 @@ def _schedules() -> str:
 
 
 def _onion_steps(params: dict) -> str:
-    """onion's write steps as the text of its rule (`OnionMethod.write_steps`)."""
+    """onion's write steps as the text of its rule; the count at N=48 comes from the method's
+    own `write_steps`, so the rule is computed in one place."""
     steps, width = params["steps"], params.get("steps_width", 0)
     if not width:
         return f"{steps:,}"
-    return f"{steps:,} * max(1, {width} / N) ({max(steps, round(steps * width / 48)):,} at N=48)"
+    onion: Any = resolve("onion").instantiate(params)
+    return f"{steps:,} * max(1, {width} / N) ({onion.write_steps(48):,} at N=48)"
 
 
 def _interval(values: list[float]) -> str:
