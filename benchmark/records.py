@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 from importlib import metadata
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 from benchmark.errors import OnionbenchError
 
@@ -29,6 +30,26 @@ RECORD_VERSION = 1
 # 4: sealed cells (bubblewrap), declared methods, CONSISTENCY against the model's decode,
 #    WRITE cause/isolate under teacher forcing.
 SCORING_VERSION = "4"
+
+
+class ModelProvenance(TypedDict):
+    """Where a scored model's weights came from: what a record's `model` block is built from.
+
+    Why typed: it travels from `benchmark.zoo.resolve.load_reference` through the cell, the
+    artifacts and every study as a plain dict, and a missing or misspelt key used to surface
+    only as a KeyError deep in a study. `name` and `sha256` identify the weights and are
+    always present; the rest describe the family and are None (or absent) for a model folder
+    outside the registry, where the record fills them from the folder's name or the model.
+    `hidden_size` is the family's N, not state_dim (an LSTM's is 2N).
+    """
+
+    name: str
+    sha256: str
+    architecture: NotRequired[str | None]
+    hidden_size: NotRequired[int | None]
+    variant: NotRequired[str | None]
+    seed: NotRequired[int | None]
+    tier: NotRequired[str | None]
 
 
 def canonical(obj: object) -> bytes:

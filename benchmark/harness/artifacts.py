@@ -36,7 +36,7 @@ from benchmark.harness.isolation import supervisor
 from benchmark.harness.isolation.launch import model_bytes
 from benchmark.harness.record_fields import base_record
 from benchmark.harness.submission import HYPOTHESES, NAME
-from benchmark.records import seal
+from benchmark.records import ModelProvenance, seal
 
 ARTIFACT_VERSION = 1
 TENSORS, SPEC, CARD = "intervention.safetensors", "spec.json", "README.md"
@@ -167,7 +167,7 @@ class _Spec:
         return self._source
 
 
-def score(artifact: Artifact, model: torch.nn.Module, provenance: dict, *, is_baseline: bool = False,
+def score(artifact: Artifact, model: torch.nn.Module, provenance: ModelProvenance, *, is_baseline: bool = False,
           settings: ScoreSettings = ScoreSettings(), evaluation: Evaluation | None = None) -> dict:
     """A sealed record for the artifact on `model`: the cell's own queries, checks and metrics,
     answered by the harness's `DeclaredMethod` in this process (no method code exists to run).

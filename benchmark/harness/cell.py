@@ -40,7 +40,7 @@ from benchmark.harness.record_fields import base_record, outcomes_sha256
 from benchmark.harness.submission import MethodSpec
 from benchmark.harness.tracks import TRACKS, TrackQueries
 from benchmark.harness.tracks.base import Tensors
-from benchmark.records import seal
+from benchmark.records import ModelProvenance, seal
 
 
 @dataclass(frozen=True)
@@ -68,14 +68,14 @@ def shipped_evaluation(settings: ScoreSettings) -> Evaluation:
     return Evaluation(load_split("test"), settings.plan_seed)
 
 
-def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: dict, *,
+def run_cell(spec: MethodSpec, model: torch.nn.Module, provenance: ModelProvenance, *,
              settings: ScoreSettings = ScoreSettings(), params: dict | None = None,
              evaluation: Evaluation | None = None, isolate: bool = True, limits: Limits = Limits(),
              fitted_out: list | None = None) -> dict:
     """Fit `spec`'s method on `model` and score it; returns a sealed record (status ok or failed).
 
-    provenance: {"name", "sha256"} of the model's weights, plus optionally "architecture",
-    "hidden_size", "variant", "seed", "tier" (see `benchmark.zoo.registry.load_reference`).
+    provenance: the model's `ModelProvenance` (`benchmark.zoo.resolve.load_reference`); only
+    "name" and "sha256" are required.
     fitted_out: when given, receives the fitted bytes that were scored (`onionbench export`).
     """
     evaluation = evaluation or shipped_evaluation(settings)

@@ -13,11 +13,11 @@ import torch
 
 from benchmark.data import Sequences, split_hash
 from benchmark.hardware import hardware_summary
-from benchmark.records import RECORD_VERSION, SCORING_VERSION, harness_commit, library_versions
+from benchmark.records import RECORD_VERSION, SCORING_VERSION, ModelProvenance, harness_commit, library_versions
 from benchmark.task import BENCHMARK_VERSION
 
 
-def _model_meta(provenance: dict, model: torch.nn.Module) -> dict:
+def _model_meta(provenance: ModelProvenance, model: torch.nn.Module) -> dict:
     """The record's `model` block: registry facts when known, else what the model says."""
     from benchmark.zoo.architectures import parse_name
 
@@ -30,7 +30,7 @@ def _model_meta(provenance: dict, model: torch.nn.Module) -> dict:
             "seed": provenance.get("seed", parts.seed if parts else None), "tier": provenance.get("tier")}
 
 
-def base_record(spec, provenance: dict, model: torch.nn.Module, test: Sequences, split_name: str, params: dict, *,
+def base_record(spec, provenance: ModelProvenance, model: torch.nn.Module, test: Sequences, split_name: str, params: dict, *,
                 seed: int, budget: int, plan_seed: int) -> dict:
     """A record with every field set but the results (filled in by the cell)."""
     return {

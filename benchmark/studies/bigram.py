@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from benchmark.board.stats import wilson
+from benchmark.records import ModelProvenance
 from benchmark.task import MAX_LEN, VOCAB_SIZE
 from benchmark.zoo.architectures import parse_name
 
@@ -75,7 +76,7 @@ def bigram_test(model: Any, rotation: torch.Tensor, owner: torch.Tensor, tokens:
     return int((model.generate(swapped) == tokens).all(1).sum()), int(tokens.shape[0])
 
 
-def _fit_and_test(method_name: str, name: str, *, pairs: bool) -> tuple[Any, dict, int, int]:
+def _fit_and_test(method_name: str, name: str, *, pairs: bool) -> tuple[Any, ModelProvenance, int, int]:
     """Fit a discovered method at its defaults on `name` (training data only), run the one-position
     test on `valid` with its declared interchange tensors: (spec, provenance, successes, cases)."""
     from benchmark.data import heldout_keys, load_split

@@ -44,13 +44,13 @@ from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
 from benchmark.harness.defaults import PROJECT_ROOT
 from benchmark.harness.submission import resolve
-from benchmark.records import write_atomic
+from benchmark.records import ModelProvenance, write_atomic
 from benchmark.zoo.resolve import load_reference
 
 CURVES = PROJECT_ROOT / "leaderboard" / "curves"
 
 
-def score_on_valid(spec, model, provenance: dict, params: dict) -> dict:
+def score_on_valid(spec, model, provenance: ModelProvenance, params: dict) -> dict:
     """One fit and score on `valid`, in this process (no child, no timeout: a trusted baseline).
 
     This is the one harness call the script needs, so an API change breaks here, loudly,

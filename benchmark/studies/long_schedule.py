@@ -43,7 +43,7 @@ from benchmark.harness.defaults import DEFAULT_BUDGET, PROJECT_ROOT
 from benchmark.harness.interface import FitData, FrozenModel, seed_everything
 from benchmark.harness.plan import PLAN_SEED
 from benchmark.harness.submission import discover, resolve
-from benchmark.records import write_atomic
+from benchmark.records import ModelProvenance, write_atomic
 from benchmark.zoo.resolve import load_reference
 
 ROOT = PROJECT_ROOT
@@ -154,7 +154,7 @@ def resume(run, path: Path, pool: str) -> int:
     return int(state["step"])
 
 
-def run_schedule(spec, model, provenance: dict, params: dict, at: list[int], ckpt: Path, out: Path,
+def run_schedule(spec, model, provenance: ModelProvenance, params: dict, at: list[int], ckpt: Path, out: Path,
                  save_every: int = 1000, stop_after: int | None = None) -> dict:
     """Train to max(at), scoring on `valid` at every step in `at`; resumable. Returns the curve.
 

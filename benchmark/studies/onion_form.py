@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from benchmark.harness.fitting import train_minibatches
-from benchmark.records import write_atomic
+from benchmark.records import ModelProvenance, write_atomic
 from benchmark.zoo.architectures import parse_name
 
 __all__ = ["FORMS", "OUT", "STUDY_VERSION", "family_of", "fit_form", "load_all", "measure", "paper_section",
@@ -165,7 +165,7 @@ def _valid_write(codes: torch.Tensor, scales: torch.Tensor, model: nn.Module, va
     return round(float(out["metrics"]["write"]["iia"]), 4)
 
 
-def _table_write_on_valid(model: nn.Module, provenance: dict, valid: Any) -> float:
+def _table_write_on_valid(model: nn.Module, provenance: ModelProvenance, valid: Any) -> float:
     """The additive-table baseline's WRITE IIA on `valid` at its defaults, fitted in this process
     (a trusted baseline, discovered like any method folder)."""
     from benchmark.harness.cell import run_cell

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from benchmark.errors import OnionbenchError
 from benchmark.hashing import file_sha256
+from benchmark.records import ModelProvenance
 from benchmark.zoo.architectures import load_model, parse_name, read_config
 from benchmark.zoo.hub import cached_folder, resolve_folder
 from benchmark.zoo.registry import ModelEntry, load_registry
@@ -51,12 +52,11 @@ def availability(entry: ModelEntry) -> str:
     return "on the Hub" if entry.hub_revision else "not published"
 
 
-def load_reference(name_or_folder: str) -> tuple[nn.Module, dict]:
+def load_reference(name_or_folder: str) -> tuple[nn.Module, ModelProvenance]:
     """Load a registry model (sha256-verified) or a model folder; returns (model, provenance).
 
-    provenance: {"name", "sha256", "architecture", "hidden_size", "variant", "seed", "tier"};
-    for a plain folder the tier is None and the seed is read from a zoo-scheme folder name
-    (None otherwise). hidden_size is the family's N, not state_dim (an LSTM's is 2N).
+    provenance: a `ModelProvenance` with every key; for a plain folder the tier is None and
+    the seed is read from a zoo-scheme folder name (None otherwise).
     """
     path = Path(name_or_folder)
     if path.is_dir():
