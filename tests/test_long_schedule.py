@@ -167,17 +167,19 @@ def test_the_driver_refuses_the_defaults_start_and_schedule_it_cannot_replay(scr
     default's name; it stops instead, and `main` passes the paper's two (PAPER_EXTRA)."""
     model, _ = check_model
     spec = resolve("linear-das")
-    with pytest.raises(SystemExit, match="paper's start and constant lr only"):
+    with pytest.raises(ValueError, match="paper's start and constant lr only"):
         script.start(spec, model, {"pool_size": 800})
     assert script.PAPER_EXTRA["linear-das"] == {"init": "random", "schedule": "constant"}
 
 
-def test_onions_run_is_its_own_public_resumable_and_a_method_without_one_is_refused(script, check_model):
-    """Issue 32: the driver reaches onion's fit through a public `resumable(model, data)`, not
-    through private names; a method with neither that nor an adapter is refused in one line."""
+def test_each_run_is_its_baselines_public_resumable_and_a_method_without_one_is_refused(script, check_model):
+    """Issue 32: the driver reaches onion's and linear-das's fits through a public
+    `resumable(model, data)`, not through private names; a method without one is refused in one line."""
     model, _ = check_model
-    run = script.start(resolve("onion"), model, SMALL["onion"])
-    assert type(run).__name__ == "OnionRun" and type(run).__module__ == type(run.method).__module__
+    for method, name in (("onion", "OnionRun"), ("linear-das", "LinearDASRun")):
+        run = script.start(resolve(method), model, SMALL[method])
+        assert type(run).__name__ == name and type(run).__module__ == type(run.method).__module__
+    assert script.resumable_methods() == ["linear-das", "onion"]  # derived from the classes, no list in the study
     with pytest.raises(SystemExit, match="no resumable run"):
         script.start(resolve("mlp-probe"), model, {})
     # a warm-up is a fraction of a total the run does not know: refused, not silently dropped

@@ -27,15 +27,15 @@ coordinate's owner), and scoring runs only the harness's forms.
 
 from __future__ import annotations
 
+import copy
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from benchmark.harness.declared import Declaration
+from benchmark.harness.fitting import position_codes
 
 
 class _Intervention(nn.Module):
@@ -207,42 +207,20 @@ class LinearDAS:
         return pool.states[base][keep], pool.states[source][keep], mask[keep], target[keep], lengths[keep]
 
     def _fit_codes(self, pool) -> None:
-        """Per position: mean code of each token on its coordinates, and a linear read-out.
+        """Per position: mean code of each token on its coordinates, and a linear read-out
+        (`benchmark.harness.fitting.position_codes`, the closing step of every DAS baseline).
 
         Both come from the training pool (no extra encoding). The read-outs are stored as
         (n_pos, vocab, dim) weights in rotated coordinates, zero outside the position's own.
         """
         n = min(self.read_samples, pool.lengths.shape[0])
-        z, tokens, lengths = pool.states[:n] @ self.rotation_.T, pool.tokens[:n], pool.lengths[:n]
-        dim = z.shape[1]
-        self.means_ = torch.zeros(self.n_pos_, self.vocab_, dim)
-        self.read_weight_ = torch.zeros(self.n_pos_, self.vocab_, dim)
-        self.read_bias_ = torch.zeros(self.n_pos_, self.vocab_)
-        for p in range(self.n_pos_):
-            rows, coords = lengths > p, self.owner_ == p
-            zp, y = z[rows] * coords, tokens[rows, p]
-            for t in range(self.vocab_):
-                if (y == t).any():
-                    self.means_[p, t] = zp[y == t].mean(0)
-            self.read_weight_[p][:, coords], self.read_bias_[p] = self._reader(zp[:, coords].numpy(), y.numpy())
+        self.means_, self.read_weight_, self.read_bias_ = position_codes(
+            pool.states[:n] @ self.rotation_.T, pool.tokens[:n], pool.lengths[:n], self.owner_, self.vocab_,
+            max_iter=self.read_max_iter, seed=self.seed)
 
-    def _reader(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """(vocab, k) weights and (vocab,) bias of a logistic regression on k coordinates.
-
-        No coordinates (or one class only) leaves the position unreadable: zero logits.
-        A token absent from the sample gets a very negative bias, so it is never read.
-        """
-        w, b = np.zeros((self.vocab_, x.shape[1])), np.zeros(self.vocab_)
-        if x.shape[1] == 0 or len(np.unique(y)) < 2:
-            return torch.from_numpy(w).float(), torch.from_numpy(b).float()
-        clf = LogisticRegression(max_iter=self.read_max_iter, random_state=self.seed).fit(x, y)
-        b[:] = -1e4
-        if len(clf.classes_) == 2:  # binary sklearn model: one row for class 1 vs class 0
-            w[clf.classes_[1]], b[clf.classes_[1]] = clf.coef_[0] / 2, clf.intercept_[0] / 2
-            w[clf.classes_[0]], b[clf.classes_[0]] = -clf.coef_[0] / 2, -clf.intercept_[0] / 2
-        else:
-            w[clf.classes_], b[clf.classes_] = clf.coef_, clf.intercept_
-        return torch.from_numpy(w).float(), torch.from_numpy(b).float()
+    def resumable(self, model, data) -> LinearDASRun:
+        """The paper's fit (random start, constant lr) as a run that can stop and resume."""
+        return LinearDASRun(self, model, data)
 
     # ---------------------------------------------------------- declaration
     def declaration(self) -> Declaration:
@@ -252,6 +230,64 @@ class LinearDAS:
         return Declaration(read=("linear", {"weight": self.read_weight_ @ r, "bias": self.read_bias_.clone()}),
                            write=("additive-table", {"table": self.means_ @ r}),
                            interchange=("rotation-swap", {"rotation": r.clone(), "owner": self.owner_.clone()}))
+
+
+class LinearDASRun:
+    """`fit`'s training at the paper's random start and constant lr, a few steps at a time,
+    with its state saved and restored.
+
+    Why: the paper trains its intervention for 60,000 steps at a constant lr 1e-3, and
+    `benchmark.studies.long_schedule` scores one such fit at many points over several
+    sessions. At a constant lr the first k steps of a long fit *are* a k-step fit (same
+    start, same pairs, same optimiser state), so one run is the whole curve. The run draws
+    from the global RNG, seeded as `fit` seeds it, and keeps that RNG's state between calls
+    so that other work in the process cannot shift its pairs. tests/test_long_schedule.py
+    checks that it equals the harness's fit and that a resumed run equals an uninterrupted one.
+    """
+
+    def __init__(self, method: LinearDAS, model, data) -> None:
+        if (method.init, method.schedule) != ("random", "constant"):  # this run replays neither a warm start nor a decay
+            raise ValueError("a resumable linear-das run replays the paper's start and constant lr only: "
+                             "pass init=\"random\" and schedule=\"constant\"")
+        self.method, self.model, self.data = method, model, data
+        self.pool = data.sample(method.pool_size)
+        method.n_pos_, method.vocab_ = int(self.pool.tokens.shape[1]), int(model.vocab_size)
+        torch.manual_seed(method.seed)  # as `fit`'s forked, seeded RNG
+        self.net = _Intervention(int(model.state_dim), method.n_pos_, method.orthogonal_map)
+        self.opt = torch.optim.AdamW(self.net.parameters(), lr=method.lr, weight_decay=method.weight_decay)
+        self.by_length = _length_index(self.pool.lengths, method.lengths)
+        self.rng = torch.get_rng_state()
+
+    def steps(self, n: int) -> None:
+        """n more training steps (the same pairs and loss as `fit`'s loop)."""
+        torch.set_rng_state(self.rng)
+        m = self.method
+        for _ in range(n):
+            h_base, h_source, mask, target, lengths = m._batch(self.data, self.pool, self.by_length)
+            logits = self.model.decode(self.net(h_base, h_source, mask), target)
+            valid = torch.arange(m.n_pos_)[None, :] < lengths[:, None]
+            loss = F.cross_entropy(logits[valid], target[valid]) + m.mask_reg * self.net.keep_penalty()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+        self.rng = torch.get_rng_state()
+
+    def fitted(self) -> Declaration:
+        """The method as `fit` would return it now: the rotation so far, then its codes and read-outs."""
+        out = copy.copy(self.method)
+        with torch.no_grad():
+            out.rotation_ = self.net.rotation.weight.detach().clone()
+            out.owner_ = self.net.assign_logits.argmax(-1)
+        out._fit_codes(self.pool)
+        return out.declaration()
+
+    def state(self) -> dict:
+        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "rng": self.rng}
+
+    def load(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.rng = state["rng"]
 
 
 def _length_index(lengths: torch.Tensor, only: list[int] | None = None) -> tuple[

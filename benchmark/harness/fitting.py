@@ -74,8 +74,8 @@ def position_codes(z: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor,
     (means (P, V, N), weight (P, V, N), bias (P, V)), zero outside each position's own
     coordinates. Why here: the DAS baselines all end this way once their rotation is
     trained, and the read-out should not differ between them for reasons of copying
-    (linear-das and linear-das-bigram still carry their own copies, kept until their code
-    next changes because their committed long runs are keyed on their source).
+    (linear-das-bigram still carries its own copy, kept until its code next changes because
+    its committed bigram study is keyed on its source).
     """
     positions, dim = tokens.shape[1], z.shape[1]
     means, weight, bias = torch.zeros(positions, vocab, dim), torch.zeros(positions, vocab, dim), torch.zeros(positions, vocab)

@@ -9,9 +9,9 @@ k = 1,500, 3,000, ... 60,000 is the whole learning curve for the price of its la
     python benchmarks/long_schedule.py linear-das gru-h256-ar-s0            # paper's schedule
     python benchmarks/long_schedule.py onion gru-h64-ar-s0 --at 1500 60000
 
-The fit is the baseline's own, driven step by step so that it can stop and resume: onion's
-public `resumable` run (`OnionRun`), or for linear-das an adapter here over its batch, decoder,
-loss and optimiser (`ADAPTERS`). The run's state (parameters, optimiser, RNG) is saved to
+The fit is the baseline's own, driven step by step so that it can stop and resume: the
+run its class returns from a public `resumable(model, data)` (onion's `OnionRun`,
+linear-das's `LinearDASRun`). The run's state (parameters, optimiser, RNG) is saved to
 `--checkpoints` (default runs/long/) every `--save-every` steps and at every scored point,
 and a rerun continues from there. Points go to
 leaderboard/curves/<method>/<model>-long.json (atomically, after each one). Scores use the
@@ -23,7 +23,6 @@ that a resumed run equals an uninterrupted one.
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
 import os
@@ -32,7 +31,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from benchmark.board.stats import wilson
@@ -55,64 +53,12 @@ PAPER_EXTRA: dict[str, dict[str, object]] = {"linear-das": {"init": "random", "s
 AT = (1500, 3000, 6000, 12000, 24000, 36000, 48000, 60000)
 
 
-class _LinearDASRun:
-    """linear-das's `_train` loop, one step at a time (its lr is constant: no schedule to replay)."""
-
-    def __init__(self, method, model, data) -> None:
-        module = sys.modules[type(method).__module__]
-        if (method.init, method.schedule) != ("random", "constant"):  # this loop replays neither
-            raise SystemExit("the long-schedule driver replays the paper's start and constant lr only: "
-                             "pass --param 'init=\"random\"' --param 'schedule=\"constant\"'")
-        self.m, self.model, self.data, self.module = method, model, data, module
-        self.pool = data.sample(method.pool_size)
-        method.n_pos_, method.vocab_ = int(self.pool.tokens.shape[1]), int(model.vocab_size)
-        torch.manual_seed(method.seed)  # as `fit`'s forked, seeded RNG
-        self.net = module._Intervention(int(model.state_dim), method.n_pos_, method.orthogonal_map)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=method.lr, weight_decay=method.weight_decay)
-        self.by_length = module._length_index(self.pool.lengths, method.lengths)
-        self.rng = torch.get_rng_state()
-
-    def steps(self, n: int) -> None:
-        torch.set_rng_state(self.rng)
-        m = self.m
-        for _ in range(n):
-            h_base, h_source, mask, target, lengths = m._batch(self.data, self.pool, self.by_length)
-            logits = self.model.decode(self.net(h_base, h_source, mask), target)
-            valid = torch.arange(m.n_pos_)[None, :] < lengths[:, None]
-            loss = F.cross_entropy(logits[valid], target[valid]) + m.mask_reg * self.net.keep_penalty()
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
-        self.rng = torch.get_rng_state()
-
-    def fitted(self):
-        out = copy.copy(self.m)
-        with torch.no_grad():
-            out.rotation_ = self.net.rotation.weight.detach().clone()
-            out.owner_ = self.net.assign_logits.argmax(-1)
-        out._fit_codes(self.pool)
-        return out.declaration()
-
-    def state(self) -> dict:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "rng": self.rng}
-
-    def load(self, state: dict) -> None:
-        self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
-        self.rng = state["rng"]
-
-
-# Methods without a public `resumable(model, data)`: the driver's own adapter. linear-das keeps
-# this one until its code next changes for another reason, because its 20 committed long runs
-# (hours of CPU each) are keyed on its source hash and would all start again.
-ADAPTERS = {"linear-das": _LinearDASRun}
-
-
 def resumable_methods() -> list[str]:
-    """The baselines the driver can run: a public `resumable` on their class, or an adapter here.
-    Derived, not listed, so that a baseline that adds `resumable` needs no line in this study."""
-    return sorted(set(ADAPTERS) | {name for name, spec in discover().items()
-                                   if spec.is_baseline and hasattr(spec.load_class(), "resumable")})
+    """The baselines the driver can run: those with a public `resumable` on their class.
+    Derived, not listed, so that a baseline that adds `resumable` needs no line in this study.
+    Baselines only: a submission's code is never imported to build an argument list."""
+    return sorted(name for name, spec in discover().items()
+                  if spec.is_baseline and hasattr(spec.load_class(), "resumable"))
 
 
 def start(spec, model, params: dict, *, seed: int = 0):
@@ -120,16 +66,16 @@ def start(spec, model, params: dict, *, seed: int = 0):
 
     A run has `pool`, `steps(n)`, `fitted()` (the method's Declaration as `fit` would return it
     after the steps so far), `state()` and `load(state)`; a baseline offers one through a public
-    `resumable(model, data)` (onion's `OnionRun`).
+    `resumable(model, data)` (onion's `OnionRun`, linear-das's `LinearDASRun`).
     """
     method = spec.instantiate(params)
-    if not hasattr(method, "resumable") and spec.name not in ADAPTERS:
+    if not hasattr(method, "resumable"):
         raise SystemExit(f"{spec.name}: no resumable run (a public `resumable(model, data)`); "
                          f"choose one of {', '.join(resumable_methods())}")
     data = FitData(model, heldout_keys(), seed=seed, budget=DEFAULT_BUDGET)
     seed_everything(seed)
     frozen = FrozenModel(model, data)
-    return method.resumable(frozen, data) if hasattr(method, "resumable") else ADAPTERS[spec.name](method, frozen, data)
+    return method.resumable(frozen, data)
 
 
 def pool_sha(run) -> str:
