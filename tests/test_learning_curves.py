@@ -32,6 +32,19 @@ def test_factors_scale_every_varied_parameter_together(lc):
                    {"steps": 2400, "read_steps": 2000}]
 
 
+def test_each_method_s_schedule_parameters_are_the_default_vary(lc):
+    """Without --vary, `--factors` scales the parameters that make the method's schedule longer:
+    onion's two schedules together (a curve over `steps` alone once left its read short), the
+    sklearn probes' `n_samples`. Each listed name must be an integer parameter of that method,
+    so renaming one in a method.toml fails here, not in a curve run hours later."""
+    assert lc.default_vary("onion") == ["steps", "read_steps"]
+    assert lc.default_vary("linear-probe") == ["n_samples"]
+    assert lc.default_vary("linear-das") == ["steps"]
+    for method, vary in lc.VARY.items():
+        params = resolve(method).params
+        assert all(isinstance(params.get(k), int) for k in vary), (method, vary, params)
+
+
 @pytest.mark.parametrize("kw, phrase", [({"vary": ["lr"], "factors": [2]}, "not an integer parameter"),
                                         ({"factors": [2], "steps": [10]}, "exactly one of"),
                                         ({"vary": ["steps", "read_steps"], "steps": [10]}, "use --factors")])

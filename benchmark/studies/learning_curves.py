@@ -7,12 +7,13 @@ the 1,000-sequence `valid` split, never on `test`, so choosing a default from th
 does not tune on the leaderboard's data.
 
     python benchmarks/learning_curves.py linear-das gru-h256-ar-s0 --steps 250 500 1000 1500 3000
-    python benchmarks/learning_curves.py onion gru-h48-ar-s0 --vary steps read_steps --factors 1 2 4
-    python benchmarks/learning_curves.py linear-probe gru-h48-ar-s0 --vary n_samples --factors 1 2 4
+    python benchmarks/learning_curves.py onion gru-h48-ar-s0 --factors 1 2 4    # varies steps and read_steps
+    python benchmarks/learning_curves.py linear-probe gru-h48-ar-s0 --factors 1 2 4  # varies n_samples
 
 `--factors` multiplies the method's defaults of every `--vary` parameter together (onion
 trains its write and its read in two schedules; a probe without steps learns from
-`n_samples`), so factor 1 is the default the leaderboard scores.
+`n_samples`), so factor 1 is the default the leaderboard scores. Without `--vary`, a
+method's schedule parameters come from `VARY` (`steps` for a method not listed there).
 
     python benchmarks/learning_curves.py report [--write]  # each default against its curve (-> REPORT.md)
 
@@ -127,8 +128,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("method", help="method name or folder (e.g. linear-das)")
     parser.add_argument("model", help="reference model name (e.g. gru-h256-ar-s0)")
     parser.add_argument("--steps", type=int, nargs="+", help="values of the first --vary parameter")
-    parser.add_argument("--vary", nargs="+", default=["steps"], metavar="PARAM",
-                        help="the integer parameters that make the schedule longer (default: steps)")
+    parser.add_argument("--vary", nargs="+", metavar="PARAM",
+                        help="the integer parameters that make the schedule longer (default: the method's "
+                             "entry in VARY, else steps)")
     parser.add_argument("--factors", type=float, nargs="+",
                         help="multiply the defaults of every --vary parameter by these (instead of --steps)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
@@ -138,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     spec = resolve(args.method)
+    args.vary = args.vary or default_vary(spec.name)
     fixed = {k: json.loads(v) for k, v in (p.split("=", 1) for p in args.param)}
     model, provenance = load_reference(args.model)
     params = {**spec.params, **fixed}
@@ -174,6 +177,17 @@ def _schedule(args: argparse.Namespace, params: dict) -> list[dict]:
             raise SystemExit("--steps sets one parameter; with several --vary parameters use --factors")
         return [{args.vary[0]: s} for s in sorted(set(args.steps))]
     return [{k: max(1, round(params[k] * f)) for k in args.vary} for f in sorted(set(args.factors))]
+
+
+# The parameters that make each baseline's schedule longer, where `steps` alone does not:
+# onion trains its read and its write in two schedules (scaling only `steps` once left its
+# read at a quarter of its plateau on the curve); the sklearn probes learn from `n_samples`.
+VARY = {"onion": ["steps", "read_steps"], "linear-probe": ["n_samples"], "random-subspace": ["n_samples"]}
+
+
+def default_vary(method: str) -> list[str]:
+    """What `--factors` scales for `method` when `--vary` is not given."""
+    return list(VARY.get(method, ["steps"]))
 
 
 # The metric each baseline's schedule trains for (issue #13: "within 0.02 of the plateau of
