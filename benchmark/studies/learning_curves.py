@@ -180,8 +180,8 @@ def _schedule(args: argparse.Namespace, params: dict) -> list[dict]:
 
 
 # The parameters that make each baseline's schedule longer, where `steps` alone does not:
-# onion trains its read and its write in two schedules (scaling only `steps` once left its
-# read at a quarter of its plateau on the curve); the sklearn probes learn from `n_samples`.
+# onion trains its read and its write in two schedules (a curve over `steps` alone scales
+# only the write); the sklearn probes learn from `n_samples` and have no steps.
 VARY = {"onion": ["steps", "read_steps"], "linear-probe": ["n_samples"], "random-subspace": ["n_samples"]}
 
 
