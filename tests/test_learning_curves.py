@@ -152,3 +152,39 @@ def test_the_committed_curve_plots_are_up_to_date():
     for d in methods:
         assert pc.render_method(d) == d.with_suffix(".svg").read_text(), (
             f"leaderboard/curves/{d.name}.svg is stale: run python benchmarks/plot_curves.py {d.name}")
+
+
+def test_rekey_moves_only_files_that_carry_the_old_hash(tmp_path):
+    """benchmarks/rekey_studies.py: a curve, a long run and a bigram control with the old hashes
+    move to the current ones and note why; a curve already history (another hash) stays."""
+    import json
+
+    from benchmark.studies.learning_curves import code_sha256
+
+    module = importlib.util.spec_from_file_location("rekey_studies", ROOT / "benchmarks" / "rekey_studies.py")
+    tool = importlib.util.module_from_spec(module)
+    module.loader.exec_module(tool)
+    rekey = tool.rekey
+    spec = resolve("linear-das")
+    log = "leaderboard/verification/issue32-linear-das-rekey-s34.log"
+    (tmp_path / "curves" / "linear-das").mkdir(parents=True)
+    (tmp_path / "bigram").mkdir()
+    files = {"curves/linear-das/a.json": {"method_sha256": "m0", "code_sha256": "c0"},
+             "curves/linear-das/a-long.json": {"method_sha256": "m0"},
+             "curves/linear-das/old.json": {"method_sha256": "m0", "code_sha256": "c-older"},
+             "bigram/b.json": {"method": "linear-das-bigram", "method_sha256": "x",
+                               "unigram_control": {"method": "linear-das", "method_sha256": "m0", "rekeyed": {"why": "s34"}}}}
+    for rel, data in files.items():
+        (tmp_path / rel).write_text(json.dumps(data))
+    changed = rekey("linear-das", "m0", "c0", log, "moved", root=tmp_path)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in changed) == sorted(
+        ["curves/linear-das/a.json", "curves/linear-das/a-long.json", "bigram/b.json"])
+    read = {rel: json.loads((tmp_path / rel).read_text()) for rel in files}
+    assert read["curves/linear-das/a.json"]["code_sha256"] == code_sha256(spec)
+    assert read["curves/linear-das/a-long.json"]["method_sha256"] == spec.source_sha256()
+    assert read["curves/linear-das/old.json"] == files["curves/linear-das/old.json"]  # history stays history
+    control = read["bigram/b.json"]["unigram_control"]
+    assert control["method_sha256"] == spec.source_sha256() and [e["why"] for e in control["rekeyed"]] == ["s34", "moved"]
+    assert read["bigram/b.json"]["method_sha256"] == "x"
+    with pytest.raises(SystemExit, match="no such file"):
+        rekey("linear-das", "m0", "c0", "leaderboard/verification/none.log", "moved", root=tmp_path)

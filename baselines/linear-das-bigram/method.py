@@ -30,14 +30,12 @@ pairs, which the bigram interchange accepts), and a Cayley orthogonal map; as li
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
 from torch import nn
 
 from benchmark.harness.declared import Declaration
-from benchmark.harness.fitting import train_minibatches
+from benchmark.harness.fitting import class_mean_rotation, position_codes, train_minibatches
 
 
 class _PairIntervention(nn.Module):
@@ -126,55 +124,28 @@ class LinearDASBigram:
         return base, source, position
 
     def _warm_start(self, net: _PairIntervention, pool) -> None:
-        """Start on the class means' directions: per position, the SVD of its centred token
-        means; taken across positions by singular value, each orthogonalised against those
-        already taken and kept if mostly new, owned by pair min(p, 7) (a unigram code written
-        as pairs: the bigram interchange moves both pairs holding p, so it accepts it). The
-        rest of the space completes the rotation at random and starts as "keep the base"."""
-        h, tokens, lengths = pool.states.float(), pool.tokens, pool.lengths
-        dim, last_pair = h.shape[1], self.n_pos_ - 2
-        candidates = []
-        for p in range(self.n_pos_):
-            rows = lengths > p
-            hp, y = h[rows], tokens[rows, p]
-            means = torch.stack([hp[y == t].mean(0) if (y == t).any() else hp.mean(0) for t in range(self.vocab_)])
-            _, sv, vt = torch.linalg.svd(means - means.mean(0), full_matrices=False)
-            candidates += [(float(sv[i]), min(p, last_pair), vt[i]) for i in range(sv.shape[0])]
-        basis: list[torch.Tensor] = []
-        owner: list[int] = []
-        for _, pair, v in sorted(candidates, key=lambda c: -c[0]):
-            for b in basis:
-                v = v - (v @ b) * b
-            if len(basis) < dim and v.norm() > 0.3:
-                basis.append(v / v.norm())
-                owner.append(pair)
-        taken = torch.stack(basis) if basis else torch.zeros(0, dim)
-        rest = torch.linalg.qr(torch.cat([taken.T, torch.randn(dim, dim - taken.shape[0])], 1))[0][:, taken.shape[0]:]
+        """Start on the class means' directions (`fitting.class_mean_rotation`, as linear-das),
+        position p's owned by pair min(p, 7): a unigram code written as pairs, which the bigram
+        interchange accepts because it moves both pairs holding p. The rest of the space
+        completes the rotation at random and starts as "keep the base"."""
+        last_pair = self.n_pos_ - 2
+        rotation, owner = class_mean_rotation(pool.states.float(), pool.tokens, pool.lengths, self.vocab_,
+                                              keep=self.n_pos_ - 1, owner_of=lambda p: min(p, last_pair))
         with torch.no_grad():
-            net.rotation.weight = torch.cat([taken, rest.T])
+            net.rotation.weight = rotation
             logits = torch.zeros_like(net.assign_logits)
-            keep = self.n_pos_ - 1
-            logits[torch.arange(dim), torch.tensor(owner + [keep] * (dim - len(owner)))] = self.init_logit
+            logits[torch.arange(rotation.shape[0]), owner] = self.init_logit
             net.assign_logits.copy_(logits)
 
     def _fit_codes(self, pool) -> None:
-        """Per position p, on the coordinates of the pairs holding p: each token's mean code
-        (the write) and a logistic regression (the read), in rotated coordinates."""
-        z = pool.states @ self.rotation_.T
-        dim = z.shape[1]
-        self.means_ = torch.zeros(self.n_pos_, self.vocab_, dim)
-        self.read_weight_ = torch.zeros(self.n_pos_, self.vocab_, dim)
-        self.read_bias_ = torch.zeros(self.n_pos_, self.vocab_)
-        for p in range(self.n_pos_):
-            rows = pool.lengths > p
-            coords = (self.owner_ == p) | (self.owner_ == p - 1) if p < self.n_pos_ - 1 else self.owner_ == p - 1
-            zp, y = z[rows] * coords, pool.tokens[rows, p]
-            for t in range(self.vocab_):
-                if (y == t).any():
-                    self.means_[p, t] = zp[y == t].mean(0)
-            self.read_weight_[p][:, coords], self.read_bias_[p] = _logistic(zp[:, coords].numpy(), y.numpy(),
-                                                                            self.vocab_, self.read_max_iter,
-                                                                            self.seed)
+        """Per position p, on the coordinates of the pairs holding p ((p-1, p) and (p, p+1)):
+        each token's mean code (the write) and a logistic regression (the read), in rotated
+        coordinates (`fitting.position_codes`)."""
+        pairs = torch.arange(self.n_pos_)[:, None]
+        holds = ((self.owner_[None, :] == pairs) & (pairs < self.n_pos_ - 1)) | (self.owner_[None, :] == pairs - 1)
+        self.means_, self.read_weight_, self.read_bias_ = position_codes(
+            pool.states @ self.rotation_.T, pool.tokens, pool.lengths, holds, self.vocab_,
+            max_iter=self.read_max_iter, seed=self.seed)
 
     def declaration(self) -> Declaration:
         """Read: (W[p] R) h + c[p]. Write: h + (m[p, t] - m[p, cur]) R. Interchange: swap the
@@ -184,18 +155,3 @@ class LinearDASBigram:
                            write=("additive-table", {"table": self.means_ @ r}),
                            interchange=("pair-rotation-swap", {"rotation": r.clone(), "owner": self.owner_.clone()}))
 
-
-def _logistic(x: np.ndarray, y: np.ndarray, vocab: int, max_iter: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(vocab, k) weights and (vocab,) bias of a logistic regression on k coordinates; no
-    coordinates or one class: zero logits; a token absent from the sample is never read."""
-    w, b = np.zeros((vocab, x.shape[1])), np.zeros(vocab)
-    if x.shape[1] == 0 or len(np.unique(y)) < 2:
-        return torch.from_numpy(w).float(), torch.from_numpy(b).float()
-    clf = LogisticRegression(max_iter=max_iter, random_state=seed).fit(x, y)
-    b[:] = -1e4
-    if len(clf.classes_) == 2:  # binary sklearn model: one row for class 1 against class 0
-        w[clf.classes_[1]], b[clf.classes_[1]] = clf.coef_[0] / 2, clf.intercept_[0] / 2
-        w[clf.classes_[0]], b[clf.classes_[0]] = -clf.coef_[0] / 2, -clf.intercept_[0] / 2
-    else:
-        w[clf.classes_], b[clf.classes_] = clf.coef_, clf.intercept_
-    return torch.from_numpy(w).float(), torch.from_numpy(b).float()

@@ -28,14 +28,13 @@ coordinate's owner), and scoring runs only the harness's forms.
 from __future__ import annotations
 
 import copy
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from benchmark.harness.declared import Declaration
-from benchmark.harness.fitting import position_codes
+from benchmark.harness.fitting import AdamWSteps, class_mean_rotation, position_codes, warmup_cosine
 
 
 class _Intervention(nn.Module):
@@ -115,46 +114,37 @@ class LinearDAS:
         return self.declaration()
 
     def _train(self, net: _Intervention, model, data, pool) -> None:
-        """AdamW (the paper's weight decay; the lr per `schedule`) on the decoder's cross-entropy.
+        """AdamW (the paper's weight decay) on the decoder's cross-entropy; the lr constant
+        (the paper's) or on `fitting.warmup_cosine` (a linear warm-up over `warmup` of the
+        steps, then a cosine decay to 0). Measured on `valid` (issue 34): at lr 1e-2 a
+        constant schedule stalls below the paper's 60,000-step plateau on gru-h256-ar-s0
+        (0.290 against 0.353); decaying the lr reaches it (0.338 at 3,000 steps from a
+        random start).
 
         The lr is 10x the paper's 1e-3 because the schedule is 40x shorter: at 1e-3 and 1,500
         steps the coordinate assignment (logits start at N(0, 0.01^2) against Gumbel noise of
         scale 1) barely moves, and the baseline missed its own calibration model (INTERCHANGE
         0.176 on the linear code). The lr was chosen on `valid` curves (baselines/README.md).
         """
-        opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, self._lr_factor)
+        factor = warmup_cosine(self.steps, self.warmup) if self.schedule == "cosine" else None
+        optimiser = AdamWSteps(net.parameters(), lr=self.lr, weight_decay=self.weight_decay, lr_factor=factor)
         by_length = _length_index(pool.lengths, self.lengths)
         for _ in range(self.steps):
-            h_base, h_source, mask, target, lengths = self._batch(data, pool, by_length)
-            logits = model.decode(net(h_base, h_source, mask), target)
-            valid = torch.arange(self.n_pos_)[None, :] < lengths[:, None]
-            loss = F.cross_entropy(logits[valid], target[valid]) + self.mask_reg * net.keep_penalty()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
+            optimiser.step(self._loss(net, model, data, pool, by_length))
 
-    def _lr_factor(self, step: int) -> float:
-        """constant: 1 (the paper's). cosine: a linear warm-up over `warmup` of the steps, then a
-        cosine decay to 0. Measured on `valid` (issue 34): at lr 1e-2 a constant schedule stalls
-        below the paper's 60,000-step plateau on gru-h256-ar-s0 (0.290 against 0.353); decaying
-        the lr reaches it (0.338 at 3,000 steps from a random start)."""
-        if self.schedule == "constant":
-            return 1.0
-        warm = max(1, round(self.warmup * self.steps))
-        if step < warm:
-            return (step + 1) / warm
-        return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, self.steps - warm)))
+    def _loss(self, net: _Intervention, model, data, pool, by_length) -> torch.Tensor:
+        """One batch of pairs: the decoder's cross-entropy after the interchange, plus the
+        paper's keep penalty. `fit` and `LinearDASRun` both step on it."""
+        h_base, h_source, mask, target, lengths = self._batch(data, pool, by_length)
+        logits = model.decode(net(h_base, h_source, mask), target)
+        valid = torch.arange(self.n_pos_)[None, :] < lengths[:, None]
+        return F.cross_entropy(logits[valid], target[valid]) + self.mask_reg * net.keep_penalty()
 
     def _warm_start(self, net: _Intervention, pool) -> None:
         """Start the rotation on the directions along which each position's token means differ.
 
-        For every position p, the SVD of its centred class means (vocab x N) gives directions
-        ranked by how far apart they put that position's tokens. Taken over all positions in
-        order of singular value, each direction is orthogonalised against those already taken
-        and kept (owned by its position) unless little of it is new; the rest of the space is
-        completed at random and starts as "keep the base". Where positions have subspaces of
+        `fitting.class_mean_rotation` gives those directions, each owned by its position, and
+        completes the space at random as "keep the base". Where positions have subspaces of
         their own (an `ni` model at N=256) this alone scores INTERCHANGE 0.984 on `valid`
         before any step; on an `ar` model it halves the steps to the plateau (issue 34).
 
@@ -165,28 +155,12 @@ class LinearDAS:
         plateau: 0.353); gru-h64-ni-s0 0.646 at 3.0, 0.671 at 6.0.
         """
         n = min(self.init_samples, pool.lengths.shape[0])
-        h, tokens, lengths = pool.states[:n].float(), pool.tokens[:n], pool.lengths[:n]
-        dim = h.shape[1]
-        candidates = []
-        for p in range(self.n_pos_):
-            rows = lengths > p
-            hp, y = h[rows], tokens[rows, p]
-            means = torch.stack([hp[y == t].mean(0) if (y == t).any() else hp.mean(0) for t in range(self.vocab_)])
-            _, sv, vt = torch.linalg.svd(means - means.mean(0), full_matrices=False)
-            candidates += [(float(sv[i]), p, vt[i]) for i in range(sv.shape[0])]
-        basis, owner = [], []
-        for _, p, v in sorted(candidates, key=lambda c: -c[0]):
-            for b in basis:
-                v = v - (v @ b) * b
-            if len(basis) < dim and v.norm() > 0.3:  # most of it new: a direction of its own
-                basis.append(v / v.norm())
-                owner.append(p)
-        taken = torch.stack(basis) if basis else torch.zeros(0, dim)
-        rest = torch.linalg.qr(torch.cat([taken.T, torch.randn(dim, dim - taken.shape[0])], 1))[0][:, taken.shape[0]:]
+        rotation, owner = class_mean_rotation(pool.states[:n].float(), pool.tokens[:n], pool.lengths[:n], self.vocab_,
+                                              keep=self.n_pos_)
         with torch.no_grad():
-            net.rotation.weight = torch.cat([taken, rest.T])  # rows: the rotated coordinates
+            net.rotation.weight = rotation
             logits = torch.zeros_like(net.assign_logits)
-            logits[torch.arange(dim), torch.tensor(owner + [self.n_pos_] * (dim - len(owner)))] = self.init_logit
+            logits[torch.arange(rotation.shape[0]), owner] = self.init_logit
             net.assign_logits.copy_(logits)
 
     def _batch(self, data, pool, by_length):
@@ -254,22 +228,15 @@ class LinearDASRun:
         method.n_pos_, method.vocab_ = int(self.pool.tokens.shape[1]), int(model.vocab_size)
         torch.manual_seed(method.seed)  # as `fit`'s forked, seeded RNG
         self.net = _Intervention(int(model.state_dim), method.n_pos_, method.orthogonal_map)
-        self.opt = torch.optim.AdamW(self.net.parameters(), lr=method.lr, weight_decay=method.weight_decay)
+        self.optimiser = AdamWSteps(self.net.parameters(), lr=method.lr, weight_decay=method.weight_decay)
         self.by_length = _length_index(self.pool.lengths, method.lengths)
         self.rng = torch.get_rng_state()
 
     def steps(self, n: int) -> None:
         """n more training steps (the same pairs and loss as `fit`'s loop)."""
         torch.set_rng_state(self.rng)
-        m = self.method
         for _ in range(n):
-            h_base, h_source, mask, target, lengths = m._batch(self.data, self.pool, self.by_length)
-            logits = self.model.decode(self.net(h_base, h_source, mask), target)
-            valid = torch.arange(m.n_pos_)[None, :] < lengths[:, None]
-            loss = F.cross_entropy(logits[valid], target[valid]) + m.mask_reg * self.net.keep_penalty()
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.opt.step()
+            self.optimiser.step(self.method._loss(self.net, self.model, self.data, self.pool, self.by_length))
         self.rng = torch.get_rng_state()
 
     def fitted(self) -> Declaration:
@@ -282,11 +249,11 @@ class LinearDASRun:
         return out.declaration()
 
     def state(self) -> dict:
-        return {"net": self.net.state_dict(), "opt": self.opt.state_dict(), "rng": self.rng}
+        return {"net": self.net.state_dict(), "opt": self.optimiser.state_dict(), "rng": self.rng}
 
     def load(self, state: dict) -> None:
         self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
+        self.optimiser.load_state_dict(state["opt"])
         self.rng = state["rng"]
 
 

@@ -40,7 +40,7 @@ import torch
 from torch import nn
 
 from benchmark.harness.declared import Declaration
-from benchmark.harness.fitting import train_minibatches
+from benchmark.harness.fitting import Minibatches, train_minibatches
 
 
 class OnionMethod:
@@ -235,19 +235,14 @@ class OnionRun:
         self.pool = data.sample(method.pool_size)
         method.n_pos_, method.vocab_ = int(self.pool.tokens.shape[1]), int(model.vocab_size)
         method._init_write(int(model.state_dim), self.gen)
-        self.opt = torch.optim.AdamW(method._write_params(), lr=method.lr, weight_decay=method.weight_decay)
+        # `fit`'s loop (`train_minibatches`) without its lr schedule: the same draws and steps
+        self.loop = Minibatches(method._write_params(), lambda idx: method._write_loss(model, data, self.pool, idx, self.gen),
+                                self.pool.states.shape[0], batch_size=method.batch_size, lr=method.lr,
+                                weight_decay=method.weight_decay, clip=method.clip, generator=self.gen)
 
     def steps(self, n: int) -> None:
         """n more write steps (the same draws as `fit`'s loop)."""
-        m, rows = self.method, self.pool.states.shape[0]
-        for _ in range(n):
-            idx = torch.randint(0, rows, (m.batch_size,), generator=self.gen)
-            loss = m._write_loss(self.model, self.data, self.pool, idx, self.gen)
-            self.opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if m.clip > 0:
-                nn.utils.clip_grad_norm_(m._write_params(), m.clip)
-            self.opt.step()
+        self.loop.run(n)
 
     def fitted(self) -> Declaration:
         """The method as `fit` would return it now: the write so far, then a read trained on a copy."""
@@ -264,13 +259,13 @@ class OnionRun:
         """Everything a resumed run needs: the write's tensors, the optimiser and the generator."""
         params = {name: getattr(self.method, name).detach().clone()
                   for name in ("embedding_", "g_", "gamma_", "lin_", "b_", "offset_")}
-        return {"params": params, "opt": self.opt.state_dict(), "gen": self.gen.get_state()}
+        return {"params": params, "opt": self.loop.optimiser.state_dict(), "gen": self.gen.get_state()}
 
     def load(self, state: dict) -> None:
         with torch.no_grad():
             for name, value in state["params"].items():
                 getattr(self.method, name).copy_(value)
-        self.opt.load_state_dict(state["opt"])
+        self.loop.optimiser.load_state_dict(state["opt"])
         self.gen.set_state(state["gen"])
 
 
