@@ -26,6 +26,7 @@ def test_warmup_cosine_warms_up_then_decays_to_zero():
     f = warmup_cosine(100, 0.1)
     assert [f(s) for s in (0, 9)] == [0.1, 1.0]
     assert f(10) == 1.0 and abs(f(55) - 0.5) < 1e-12 and f(99) > 0 > -f(99)
+    assert warmup_cosine(0, 0.05)(0) == 1.0  # no steps: linear-das scored at its warm start (test_calibration)
 
 
 def test_a_run_in_pieces_equals_one_run():

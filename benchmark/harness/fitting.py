@@ -34,15 +34,17 @@ def warmup_cosine(steps: int, warmup: float = 0.0) -> Callable[[int], float]:
     w = round(warmup * steps) steps, then a cosine from 1 down to 0 over the rest.
 
     With warmup = 0 it is 0.5 (1 + cos(pi s / steps)), the probes' old schedule exactly.
+    steps = 0 is an empty schedule (a fit that takes no step, e.g. linear-das scored at its
+    warm start alone); its factor is 1 at step 0, where the optimiser reads it once.
     """
-    if steps < 1 or not 0.0 <= warmup < 1.0:
-        raise ValueError(f"steps must be >= 1 and warmup in [0, 1); got steps={steps}, warmup={warmup}")
+    if steps < 0 or not 0.0 <= warmup < 1.0:
+        raise ValueError(f"steps must be >= 0 and warmup in [0, 1); got steps={steps}, warmup={warmup}")
     w = round(warmup * steps)
 
     def factor(step: int) -> float:
         if step < w:
             return (step + 1) / w
-        return 0.5 * (1 + math.cos(math.pi * (step - w) / (steps - w)))
+        return 0.5 * (1 + math.cos(math.pi * (step - w) / max(1, steps - w)))
 
     return factor
 
