@@ -96,6 +96,19 @@ def record_path(results: Path, method: str, model: str) -> Path:
     return Path(results) / method / f"{model}.json"
 
 
+TEMPORARY_PREFIX = ".tmp-"
+
+
+def record_files(results: Path) -> list[Path]:
+    """Every record file under `results`, sorted; `write_atomic`'s temporary files are not records.
+
+    Why: a run killed between `write_atomic`'s write and its rename leaves a complete copy of
+    a record under a `.tmp-` name. Read as a record, it is a second record of the same cell,
+    and the board refuses to build (one record per method and model).
+    """
+    return sorted(p for p in Path(results).rglob("*.json") if not p.name.startswith(TEMPORARY_PREFIX))
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -105,7 +118,7 @@ def _umask() -> int:
 def write_atomic(path: Path, record: dict) -> None:
     """Temporary file in the same folder, fsync, rename: a kill never leaves a partial record."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY_PREFIX, suffix=".json")
     try:
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(record, indent=1, sort_keys=True) + "\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.records import read_record
+from benchmark.records import read_record, record_files
 
 pytestmark = pytest.mark.slow  # make test-fast skips this module (make test runs it)
 
@@ -55,15 +55,9 @@ def test_broken_methods_are_reported_and_the_good_one_is_scored(tmp_path):
     assert not list(tmp_path.rglob(".tmp-*"))
 
 
-def _record_files(folder: Path) -> list[Path]:
-    """The records under `folder`. Not `write_atomic`'s temporary file (.tmp-*.json): a run killed
-    while writing a record leaves it behind (SIGKILL skips its clean-up), and it is no record."""
-    return sorted(p for p in folder.rglob("*.json") if not p.name.startswith(".tmp-"))
-
-
 def _records(folder: Path) -> dict:
     out = {}
-    for path in _record_files(folder):
+    for path in record_files(folder):
         rec = read_record(path)
         out[path.name] = (rec["metrics"], rec["outcomes_sha256"], rec["status"])
     return out
@@ -89,11 +83,11 @@ def test_killed_run_resumes_to_the_same_records(tmp_path):
                              "--results", str(killed), "--quiet"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 200
-    while len(_record_files(killed)) < 2 and time.time() < deadline:
+    while len(record_files(killed)) < 2 and time.time() < deadline:
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)  # the whole run, child included, mid-way
     proc.wait()
-    done = len(_record_files(killed))
+    done = len(record_files(killed))
     assert 2 <= done < 4, done
     assert not [p for p in killed.rglob("*") if p.is_file() and not p.name.endswith(".json")
                 and not p.name.startswith(".tmp-")]

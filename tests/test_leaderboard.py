@@ -486,6 +486,24 @@ def test_invalid_and_edited_records_are_refused_by_name(tmp_path):
         assert any("edited.json" in r and "record_sha256" in r for r in refused)
 
 
+def test_a_killed_writes_left_over_copy_is_not_a_second_record(tmp_path):
+    """A run killed between write_atomic's write and its rename leaves a complete copy of the
+    record under a `.tmp-` name. Read as a record, it would duplicate its cell, and the board
+    (one record per method and model) would refuse to build; `verify` would count it twice."""
+    from benchmark.audit.verify import _row_records
+    from benchmark.board.rules import check_comparable
+
+    committed = BOARD / "results" / "onion" / "gru-h48-ar-s0.json"
+    (tmp_path / "onion").mkdir()
+    shutil.copy(committed, tmp_path / "onion" / committed.name)
+    shutil.copy(committed, tmp_path / "onion" / ".tmp-k1ll3d.json")
+    assert len(list(tmp_path.rglob("*.json"))) == 2  # the plant is a complete record under another name
+    records, refused = load_records(tmp_path)
+    assert len(records) == 1 and not refused
+    check_comparable(records)  # raises on two records of one cell
+    assert len(_row_records(tmp_path, "onion").records) == 1
+
+
 @pytest.mark.slow
 def test_committed_leaderboard_equals_a_fresh_build():
     from benchmark.harness.submission import discover

@@ -146,12 +146,12 @@ def _row_records(results: Path, wanted: str) -> _Row:
     """A row's successful records, by row id (`onion@v1`) or method name.
 
     Read here, not through the board: the harness sits below the board (docs/ARCHITECTURE.md)."""
-    from benchmark.records import read_record
+    from benchmark.records import read_record, record_files
     from benchmark.task import BENCHMARK_VERSION
 
     method = wanted.rsplit("@v", 1)[0] if "@v" in wanted else wanted
     methods, mine = set(), []
-    for path in sorted(Path(results).rglob("*.json")):
+    for path in record_files(results):
         try:
             rec = read_record(path)
         except OnionbenchError:

@@ -44,7 +44,7 @@ from benchmark.board.stats import (  # noqa: F401  (T975, stat: public)
     stratified_stat,
 )
 from benchmark.errors import OnionbenchError
-from benchmark.records import read_record
+from benchmark.records import read_record, record_files
 from benchmark.task import BENCHMARK_VERSION
 
 # Live views of the track catalogue (benchmark/catalogue.py): a track added there reaches every table.
@@ -142,7 +142,7 @@ class Row:
 def load_records(results: Path) -> tuple[list[dict], list[str]]:
     """Valid records and the refusals (one message per refused file, naming it)."""
     records, refused = [], []
-    for path in sorted(Path(results).rglob("*.json")):
+    for path in record_files(results):
         try:
             records.append(read_record(path))
         except OnionbenchError as err:

@@ -45,7 +45,7 @@ from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
 from benchmark.harness.defaults import PROJECT_ROOT
 from benchmark.harness.submission import resolve
-from benchmark.records import ModelProvenance, write_atomic
+from benchmark.records import ModelProvenance, record_files, write_atomic
 from benchmark.zoo.resolve import load_reference
 
 CURVES = PROJECT_ROOT / "leaderboard" / "curves"
@@ -332,7 +332,7 @@ def report(gaps: list[Gap], tier_seconds: dict[str, float]) -> str:
 def core_tier_seconds(results: Path) -> dict[str, float]:
     """Each method's summed fit seconds over its committed core-tier records (one core's time)."""
     totals: dict[str, float] = {}
-    for path in results.glob("*/*.json"):
+    for path in record_files(results):
         record = json.loads(path.read_text())
         if record.get("model", {}).get("tier") == "core" and record.get("status") == "ok":
             totals[record["method"]["name"]] = totals.get(record["method"]["name"], 0.0) + record["fit"]["seconds"]
