@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.harness.fitting import AdamWSteps, Minibatches, class_mean_rotation, position_codes, warmup_cosine
+from benchmark.harness.fitting import AdamWSteps, Minibatches, class_mean_rotation, longest_first, position_codes, warmup_cosine
 
 
 def _problem(seed: int = 0):
@@ -81,3 +81,14 @@ def test_class_mean_rotation_finds_each_positions_own_directions():
     assert torch.allclose(rotation @ rotation.T, torch.eye(8), atol=1e-5)
     assert owner.tolist()[:2] == [0, 1] and owner.tolist()[4:] == [9] * 4
     assert abs(float(rotation[0, 0])) > 0.99 and abs(float(rotation[1, 1])) > 0.99
+
+
+def test_longest_first_leaves_a_running_prefix_at_every_position():
+    """The probes' unroll runs position p on the first running[p] sorted rows: exactly the rows
+    whose length exceeds p, so skipping the rest changes no scored term."""
+    lengths = torch.tensor([2, 9, 4, 2, 7, 9, 3])
+    order, running = longest_first(lengths, 9)
+    assert running == [7, 7, 5, 4, 3, 3, 3, 2, 2]
+    for p, k in enumerate(running):
+        assert bool((lengths[order][:k] > p).all()) and bool((lengths[order][k:] <= p).all())
+    assert order[:2].tolist() == [1, 5]  # stable among equals

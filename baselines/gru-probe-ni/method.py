@@ -31,7 +31,7 @@ import math
 import torch
 from torch import nn
 
-from benchmark.harness.fitting import train_minibatches
+from benchmark.harness.fitting import longest_first, train_minibatches
 
 
 class _Unroller(nn.Module):
@@ -56,16 +56,10 @@ class _Unroller(nn.Module):
         return self.readout(torch.stack(out, dim=1))
 
     def loss(self, h: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over positions < length (training).
-
-        Why the sort: a position past a row's length is not scored, so its step need not run.
-        With the rows sorted by length (longest first) the rows still running at step p are a
-        prefix, and each step runs on that prefix alone: 5.5 of 9 steps' work for lengths
-        uniform on 2..9, and the same loss as the full unroll masked.
-        """
-        order = lengths.argsort(descending=True, stable=True)
-        h, tokens, lengths = h[order], tokens[order], lengths[order]
-        running = (lengths[None, :] > torch.arange(tokens.shape[1])[:, None]).sum(1).tolist()
+        """Mean cross-entropy over positions < length (training); each step on the rows still
+        running (`fitting.longest_first`)."""
+        order, running = longest_first(lengths, tokens.shape[1])
+        h, tokens = h[order], tokens[order]
         zeros, states, wanted = torch.zeros(h.shape[0], 1), [], []
         for step, k in enumerate(running):
             if k == 0:

@@ -28,7 +28,7 @@ import math
 import torch
 from torch import nn
 
-from benchmark.harness.fitting import train_minibatches
+from benchmark.harness.fitting import longest_first, train_minibatches
 
 
 class _Decoder(nn.Module):
@@ -51,17 +51,11 @@ class _Decoder(nn.Module):
         return emb if self.autoregressive else torch.zeros_like(emb)
 
     def teacher_forced_loss(self, h: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over positions < length, the true previous tokens as inputs (training).
-
-        Why the sort: a position past a row's length is not scored, so its step need not run.
-        With the rows sorted by length (longest first), the rows still running at step p are a
-        prefix, and each step runs on that prefix alone. Lengths are uniform 2..9, so this does
-        5.5 of 9 steps' work; the loss is the full unroll's, masked (the same value).
-        """
-        order = lengths.argsort(descending=True, stable=True)
-        h, tokens, lengths = h[order], tokens[order], lengths[order]
+        """Mean cross-entropy over positions < length, the true previous tokens as inputs
+        (training); each step on the rows still running (`fitting.longest_first`)."""
+        order, running = longest_first(lengths, self.n_pos)
+        h, tokens = h[order], tokens[order]
         prev = torch.cat([torch.full_like(tokens[:, :1], self.sos), tokens[:, :-1]], dim=1)
-        running = (lengths[None, :] > torch.arange(self.n_pos)[:, None]).sum(1).tolist()
         states, wanted = [], []
         for step, k in enumerate(running):
             if k == 0:

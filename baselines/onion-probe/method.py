@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from benchmark.harness.declared import Declaration
-from benchmark.harness.fitting import train_minibatches
+from benchmark.harness.fitting import longest_first, train_minibatches
 
 
 class _Peeler(nn.Module):
@@ -70,16 +70,10 @@ class _Peeler(nn.Module):
         return torch.stack(out, dim=1)
 
     def loss(self, h: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy over positions < length, peeling the true tokens (training).
-
-        Why the sort: a position past a row's length is not scored, so its peel need not run.
-        With the rows sorted by length (longest first) the rows still running at position p
-        are a prefix, and each peel runs on that prefix alone: 5.5 of 9 positions' work for
-        lengths uniform on 2..9, and the same loss as the full peel masked.
-        """
-        order = lengths.argsort(descending=True, stable=True)
-        h, tokens, lengths = h[order], tokens[order], lengths[order]
-        running = (lengths[None, :] > torch.arange(self.n_pos)[:, None]).sum(1).tolist()
+        """Mean cross-entropy over positions < length, peeling the true tokens (training); each
+        peel on the rows still running (`fitting.longest_first`)."""
+        order, running = longest_first(lengths, self.n_pos)
+        h, tokens = h[order], tokens[order]
         scales, logits, wanted = self.scales(), [], []
         for p, k in enumerate(running):
             if k == 0:

@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-__all__ = ["AdamWSteps", "Minibatches", "class_mean_rotation", "position_codes", "train_minibatches", "warmup_cosine"]
+__all__ = ["AdamWSteps", "Minibatches", "class_mean_rotation", "longest_first", "position_codes", "train_minibatches",
+           "warmup_cosine"]
 
 
 def warmup_cosine(steps: int, warmup: float = 0.0) -> Callable[[int], float]:
@@ -114,6 +115,19 @@ def train_minibatches(params: Iterable[nn.Parameter], loss_of: Callable[[torch.T
     """
     Minibatches(params, loss_of, rows, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                 lr_factor=warmup_cosine(steps, warmup), clip=clip, generator=generator).run(steps)
+
+
+def longest_first(lengths: torch.Tensor, positions: int) -> tuple[torch.Tensor, list[int]]:
+    """The order that sorts rows longest first, and how many rows still run at each position.
+
+    Why: a position past a row's length is not scored, so a recurrent probe's step (or a
+    peel) there need not run. With the rows sorted longest first, the rows still running at
+    position p are the first `running[p]`, and each step runs on that prefix alone: 5.5 of 9
+    steps' work for lengths uniform on 2..9, and the same loss as the full unroll masked.
+    gru-probe, gru-probe-ni and onion-probe train this way.
+    """
+    order = lengths.argsort(descending=True, stable=True)
+    return order, (lengths[None, :] > torch.arange(positions)[:, None]).sum(1).tolist()
 
 
 def position_codes(z: torch.Tensor, tokens: torch.Tensor, lengths: torch.Tensor, owner: torch.Tensor, vocab: int,
