@@ -7,6 +7,10 @@ reproduce the baselines' old loops exactly. Each test states one such promise.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -92,3 +96,19 @@ def test_longest_first_leaves_a_running_prefix_at_every_position():
     for p, k in enumerate(running):
         assert bool((lengths[order][:k] > p).all()) and bool((lengths[order][k:] <= p).all())
     assert order[:2].tolist() == [1, 5]  # stable among equals
+
+
+PIN = Path(__file__).parent.parent / "leaderboard" / "verification" / "fitting-pin.json"
+
+
+def test_the_shared_fitting_code_is_pinned_to_its_last_proof():
+    """Baselines import fitting.py, and their source hash (which decides whether a row is stale)
+    covers only their own folder. So an edit here could move committed fits while the board
+    calls every row current. The pin forces the edit past a committed proof or re-score log."""
+    pin = json.loads(PIN.read_text())
+    current = hashlib.sha256((PIN.parent.parent.parent / pin["file"]).read_bytes()).hexdigest()
+    assert current == pin["sha256"], (
+        f"{pin['file']} changed since its last proof ({pin['log']}). Prove the change leaves every fitted "
+        "tensor byte-identical (leaderboard/verification/issue32-rekey-probes-proof.py shows how) or re-score "
+        f"the methods that import it, commit that log, then set {PIN.name}'s sha256 to {current} and its log")
+    assert (PIN.parent.parent.parent / pin["log"]).is_file()
