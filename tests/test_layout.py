@@ -115,3 +115,34 @@ def test_records_name_the_checkout_they_were_scored_from():
     if head.returncode != 0:  # an installed copy outside a checkout: nothing to compare
         return
     assert harness_commit().removesuffix("-dirty") == head.stdout.strip()
+
+
+def _declared_all(init: Path) -> list[str] | None:
+    for node in ast.parse(init.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    return None
+
+
+def test_every_package_declares_its_public_modules():
+    """Each package's `__all__` names exactly its public modules and subpackages (or, for a module-like
+    package such as the CLI, names it defines), so the public surface is written down and kept current."""
+    for init in sorted(PACKAGE.rglob("__init__.py")):
+        names = _declared_all(init)
+        assert names is not None, f"{init.relative_to(ROOT)} has no __all__"
+        folder = init.parent
+        children = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")} | {
+            p.name for p in folder.iterdir() if (p / "__init__.py").is_file()}
+        defined = set()
+        for node in ast.parse(init.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                defined.add(node.name)
+            elif isinstance(node, ast.ImportFrom):
+                defined |= {alias.asname or alias.name for alias in node.names}
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                defined |= {t.id for t in targets if isinstance(t, ast.Name)}
+        if set(names) <= defined - {"__all__"}:
+            continue  # a module-like package (the CLI, the track registry) exports what it defines
+        assert set(names) == children, (f"{init.relative_to(ROOT)}: __all__ lacks {sorted(children - set(names))}, "
+                                        f"names no module {sorted(set(names) - children)}")

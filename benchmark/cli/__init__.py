@@ -13,6 +13,8 @@ from pathlib import Path
 from benchmark.errors import OnionbenchError
 from benchmark.task import VARIANTS
 
+__all__ = ["build_parser", "main"]
+
 
 def _cmd_models_train(args: argparse.Namespace) -> int:
     import torch

@@ -10,3 +10,5 @@
 
 This file imports nothing: the supervisor and the workers import only the modules they use.
 """
+
+__all__ = ["attest", "blobscan", "bwrap", "channel", "launch", "sandbox", "supervisor", "worker"]
