@@ -196,3 +196,20 @@ def test_a_record_of_an_older_scoring_version_that_fails_the_schema_says_to_re_s
     with pytest.raises(Exception, match="record schema") as err:
         validate({**old, "scoring_version": rec["scoring_version"]})
     assert "re-score" not in str(err.value)
+
+
+def test_seed_everything_asks_for_deterministic_kernels_without_importing_inductor():
+    """Every fit and scoring worker seeds before method code runs. The public
+    `torch.use_deterministic_algorithms` imports inductor, dynamo and sympy (1-2 s per fresh
+    process); the harness sets the same flags without them, inductor's included."""
+    import subprocess
+    import sys
+
+    code = ("import sys, torch; from benchmark.harness.interface import seed_everything; seed_everything(0); "
+            "print(torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(), "
+            "'torch._dynamo' in sys.modules, 'sympy' in sys.modules); "
+            "import torch._inductor.config as c; print(c.deterministic)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent.parent,
+                         env={k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_DETERMINISTIC"}, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["True", "True", "False", "False", "True"], run.stdout

@@ -274,6 +274,34 @@ def test_mutation_a_supervisor_taking_the_last_report_would_take_the_forgery():
     assert [k for k, _ in frames] != [b"ATST", b"DONE", b"BLOB"]  # what the supervisor demands
 
 
+LINGERER = '''
+import threading, time
+import torch
+
+class Cheat:
+    tracks = ("read",)
+
+    def fit(self, model, data):
+        self.w_ = torch.zeros(3)
+        threading.Thread(target=time.sleep, args=(600,)).start()  # not a daemon: a normal exit would wait for it
+        return self
+
+    def read(self, h, position):
+        return torch.zeros(h.shape[0], 30)
+'''
+
+
+def test_a_thread_left_running_by_fit_neither_hangs_the_cell_nor_reaches_scoring(tmp_path):
+    """The workers leave with os._exit once their frames are flushed: a thread the method left
+    behind is cut short, rather than holding fit open until the time limit fails the cell."""
+    model, provenance = load_reference(str(CHECK_AR))
+    rec = run_cell(load_spec(_method(tmp_path, "lingerer", LINGERER)), model, provenance,
+                   limits=Limits(timeout_s=30, memory_gb=4))
+    validate(rec)
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["fit"]["wall_seconds"] < 25
+
+
 PEEKER = '''
 import gc
 import torch

@@ -29,6 +29,8 @@ A method without `interchange` gets `default_interchange`, built from its own re
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -172,7 +174,28 @@ def seed_everything(seed: int) -> None:
     accumulation) add in a thread-dependent order, so two fits with one seed could differ.
     """
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    deterministic_kernels()
+
+
+def deterministic_kernels() -> None:
+    """`torch.use_deterministic_algorithms(True, warn_only=True)`, without importing inductor.
+
+    Why: the public call imports `torch._inductor.config` to set its `deterministic` flag,
+    and with it dynamo and sympy: 1-2 s of a fresh process on 2 cores, paid by every fit and
+    scoring worker of every cell, for a flag only `torch.compile` reads. The same flag is
+    set here without the import: on the config if inductor is already loaded, else through
+    the variable inductor reads when it loads (`TORCHINDUCTOR_DETERMINISTIC`).
+    """
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # a torch without the private setter: the public call, import and all
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    setter(True, warn_only=True)
+    config = sys.modules.get("torch._inductor.config")
+    if config is not None:
+        config.deterministic = True  # type: ignore[attr-defined]
+    else:
+        os.environ["TORCHINDUCTOR_DETERMINISTIC"] = "1"
 
 
 def default_interchange(method: InterventionMethod, h_base: torch.Tensor, h_source: torch.Tensor,
