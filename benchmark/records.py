@@ -11,6 +11,7 @@ detectable; `outcomes_sha256` covers every per-example outcome.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -131,14 +132,28 @@ def write_atomic(path: Path, record: dict) -> None:
         raise
 
 
-def validate(record: dict, where: str = "record") -> None:
-    """Schema check plus hash check; raises OnionbenchError naming `where`."""
+@functools.lru_cache(maxsize=2)
+def _validator(schema_text: str):
+    """One validator per schema text, its schema checked once.
+
+    Why: `jsonschema.validate` checks the schema against its meta-schema and builds a new
+    validator on every call; over the 450-odd committed records that was most of a
+    leaderboard build's time. Keyed by the file's text, so an edited schema is seen.
+    """
     import jsonschema  # imported here: only resumption and the leaderboard need it, not every CLI call
 
-    schema = json.loads(SCHEMA_PATH.read_text())
-    try:
-        jsonschema.validate(record, schema)
-    except jsonschema.ValidationError as err:
+    schema = json.loads(schema_text)
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema)
+
+
+def validate(record: dict, where: str = "record") -> None:
+    """Schema check plus hash check; raises OnionbenchError naming `where`."""
+    import jsonschema
+
+    err = jsonschema.exceptions.best_match(_validator(SCHEMA_PATH.read_text()).iter_errors(record))
+    if err is not None:  # the error `jsonschema.validate` would raise
         path = "/".join(str(p) for p in err.absolute_path) or "(top)"
         version = record.get("scoring_version") if isinstance(record, dict) else None
         why = (f" (it is scoring version {version}, this harness's is {SCORING_VERSION}: re-score it with "

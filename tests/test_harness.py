@@ -14,7 +14,7 @@ from benchmark.harness.context import model_context, oracle_metrics
 from benchmark.harness.plan import make_plan
 from benchmark.harness.runner import ScoreSettings, score_many
 from benchmark.harness.submission import load_spec
-from benchmark.records import read_record, validate
+from benchmark.records import read_record, record_files, validate
 from benchmark.task import MAX_LEN
 from benchmark.zoo.architectures import load_model
 from benchmark.zoo.interface import correct_sequences
@@ -138,7 +138,25 @@ def test_hand_edited_record_fails_validation(tmp_path):
         validate(rec)
 
 
-COMMITTED = sorted((Path(__file__).parent.parent / "leaderboard" / "results").rglob("*.json"))
+def test_validation_reads_the_schema_as_it_is_now(tmp_path, monkeypatch):
+    """The validator is built once per schema text (a leaderboard build validates 450-odd
+    records); a schema edited in between is still the one applied."""
+    import json
+
+    from benchmark import records
+
+    rec = _score_toy("onehot-perfect")
+    validate(rec)
+    schema = json.loads(records.SCHEMA_PATH.read_text())
+    schema["required"] = [*schema["required"], "a_field_no_record_has"]
+    stricter = tmp_path / "record.schema.json"
+    stricter.write_text(json.dumps(schema))
+    monkeypatch.setattr(records, "SCHEMA_PATH", stricter)
+    with pytest.raises(Exception, match="a_field_no_record_has"):
+        validate(rec)
+
+
+COMMITTED = record_files(Path(__file__).parent.parent / "leaderboard" / "results")
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=[p.name for p in COMMITTED])
