@@ -85,10 +85,8 @@ class MLPProbeMethod:
         """Steps at state size N: `steps` times max(1, steps_width / N).
 
         Why: on `valid` the small models are the slow ones, and their steps are the cheap
-        ones. Measured while choosing the recipe (lr 3e-2 with warm-up and clipping, a
-        50,000-state pool, one step count at every N): at 6,000 steps gru-h48-ni-s0 read 0.574
-        and was still rising (0.640 at 24,000), while gru-h256-ar-s0 was flat from 3,000 to
-        24,000 (0.940, 0.937). REPORT.md has the curves of the default itself.
+        ones. At 6,000 steps gru-h48-ni-s0 read 0.574 and was still rising (0.640 at 24,000),
+        while gru-h256-ar-s0 was flat from 3,000 to 24,000 (0.940, 0.937).
         """
         return max(1, round(self.steps * max(1.0, self.steps_width / state_dim)))
 
