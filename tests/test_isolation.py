@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmark.records import read_record, record_files
+from benchmark.records import TEMPORARY_PREFIX, read_record, record_files
 
 pytestmark = pytest.mark.slow  # make test-fast skips this module (make test runs it)
 
@@ -53,7 +53,7 @@ def test_broken_methods_are_reported_and_the_good_one_is_scored(tmp_path):
         assert rec["metrics"] == {"read": None, "write": None, "interchange": None, "consistency": None}
         assert name in run.stderr
     assert "Traceback" not in run.stdout + run.stderr
-    assert not list(tmp_path.rglob(".tmp-*"))
+    assert not list(tmp_path.rglob(f"{TEMPORARY_PREFIX}*"))
 
 
 def _records(folder: Path) -> dict:
@@ -91,7 +91,7 @@ def test_killed_run_resumes_to_the_same_records(tmp_path):
     done = len(record_files(killed))
     assert 2 <= done < 4, done
     assert not [p for p in killed.rglob("*") if p.is_file() and not p.name.endswith(".json")
-                and not p.name.startswith(".tmp-")]
+                and not p.name.startswith(TEMPORARY_PREFIX)]
     rerun = _cli("score", method, "--models", *copies, "--results", str(killed), "--quiet", "--no-check", timeout=300)
     assert rerun.returncode == 0, rerun.stderr
     assert rerun.stdout.count("ok (up to date)") == done
