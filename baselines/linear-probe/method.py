@@ -36,7 +36,7 @@ from benchmark.harness.declared import Declaration
 class LinearProbeMethod:
     """Per-position logistic-regression probes; writes along each probe's weight span."""
 
-    def __init__(self, n_samples: int = 80000, C: float = 1.0, max_iter: int = 1000,
+    def __init__(self, n_samples: int = 160000, C: float = 1.0, max_iter: int = 1000,
                  span_rtol: float = 1e-5, seed: int = 0) -> None:
         self.n_samples = n_samples
         self.C = C
