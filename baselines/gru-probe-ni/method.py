@@ -22,12 +22,6 @@ own: a step's batch grows as 256 * 192 / N below N = 192 (`batch`), because this
 gru-probe, is short of sequences rather than steps on the small models (`valid`, gru-h64-ar-s0
 at the same steps: batch 256 0.428, 768 0.436, 1,024 0.450; gru-h128-ar-s0: 256 0.728,
 384 0.774), and a small model's step costs little more at four times the batch.
-
-The pool (issue 30): 200,000 encoded sequences, not 50,000. At 50,000 a small `ar` model's
-unroller saw each sequence about 75 times (768 x 4,899 steps at N=64) and still gained from
-more steps (`valid`, gru-h64-ar-s0: 0.436 at 4,000, 0.478 at 8,000, 0.488 at 16,000). With
-four times the pool the same 4,000 steps read 0.470, and 8,000 read 0.480 (gru-h48-ar-s0 at
-4,000: 0.417 against 0.399). Encoding the larger pool costs seconds.
 """
 
 from __future__ import annotations
@@ -81,7 +75,7 @@ class GRUProbeNoInput:
 
     tracks = ("read",)
 
-    def __init__(self, n_samples: int = 200000, steps: int = 4000, steps_width: int = 96, batch_size: int = 256,
+    def __init__(self, n_samples: int = 50000, steps: int = 4000, steps_width: int = 96, batch_size: int = 256,
                  batch_width: int = 192, lr: float = 3e-2, lr_width: int = 48, weight_decay: float = 0.01,
                  warmup: float = 0.05, clip: float = 1.0, seed: int = 0) -> None:
         self.n_samples = n_samples
