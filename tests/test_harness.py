@@ -216,6 +216,30 @@ def test_a_record_of_an_older_scoring_version_that_fails_the_schema_says_to_re_s
     assert "re-score" not in str(err.value)
 
 
+def test_fit_data_encodes_a_large_pool_in_chunks_and_gets_the_same_states(monkeypatch):
+    """A sealed fit of linear-probe at 160,000 states failed on gru-h256-ar-s0: one encoder call
+    over every row needed more than the 8 GB address space (nn.GRU projects all steps' inputs
+    at once). `sample` encodes in chunks, and a chunk must not move a state by one bit, or a
+    committed fit would change (leaderboard/verification/encode-chunks-s37.log: all 39
+    embedded models at 100,000 and 200,000 rows)."""
+    import benchmark.harness.interface as interface
+    from benchmark.data import heldout_keys
+
+    model, _ = load_reference("gru-h48-ar-s0")
+    real, calls = model.encode, []
+
+    def counted(tokens, lengths):
+        calls.append(int(tokens.shape[0]))
+        return real(tokens, lengths)
+
+    monkeypatch.setattr(interface, "ENCODE_CHUNK", 1000)
+    monkeypatch.setattr(model, "encode", counted)  # the real encoder, counted
+    batch = interface.FitData(model, heldout_keys(), seed=0, budget=10**6).sample(2500)
+    assert calls == [1000, 1000, 500]
+    with torch.no_grad():
+        assert torch.equal(batch.states, real(batch.tokens, batch.lengths))
+
+
 def test_seed_everything_asks_for_deterministic_kernels_without_importing_inductor():
     """Every fit and scoring worker seeds before method code runs. The public
     `torch.use_deterministic_algorithms` imports inductor, dynamo and sympy (1-2 s per fresh

@@ -43,6 +43,14 @@ from benchmark.task import VOCAB_SIZE
 
 TRACKS = ("read", "write", "interchange")  # what a method may declare (`benchmark.harness.tracks.DECLARABLE`)
 
+# Rows per encoder call in `FitData.sample`. Why: nn.GRU projects every step's input at
+# once, (rows, 9, 3N) floats, so one call on 160,000 rows at N=256 needs about 6 GB on top
+# of the states, over a sealed fit's 8 GB address-space limit, although the states
+# themselves are 164 MB. Chunks cost nothing in results: on the reference CPU the zoo's
+# encoders give every row bit-identical states in any chunk of this size
+# (leaderboard/verification/encode-chunks-s37.log).
+ENCODE_CHUNK = 32768
+
 
 class InterventionMethod(Protocol):
     """The narrow extension point. See the module docstring for shapes and rules."""
@@ -147,9 +155,11 @@ class FitData:
         """n training sequences (lengths uniform 2..9) and their final encoder states."""
         seqs = self._sampler.sample(n)
         self.charge(seqs.tokens, seqs.lengths)
-        with torch.no_grad():
-            states = self._model.encode(seqs.tokens.to(self._device), seqs.lengths.to(self._device))  # type: ignore[operator]
-        return FitBatch(seqs.tokens, seqs.lengths, states.cpu())
+        with torch.no_grad():  # in chunks: the encoder's working memory, not the states, sets the peak
+            states = [self._model.encode(seqs.tokens[i:i + ENCODE_CHUNK].to(self._device),  # type: ignore[operator]
+                                         seqs.lengths[i:i + ENCODE_CHUNK].to(self._device)).cpu()
+                      for i in range(0, max(n, 1), ENCODE_CHUNK)]
+        return FitBatch(seqs.tokens, seqs.lengths, torch.cat(states))
 
     def is_heldout(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch,) bool: which sequences belong to an evaluation split (never encode those)."""
