@@ -40,16 +40,30 @@ def x_label(method_dir: Path) -> str:
 
 def load_curves(method_dir: Path) -> dict[str, list[dict]]:
     """Curve label -> points sorted by steps. The label is the model plus its lr, when the
-    method has one: a curve run before a default changed still says what it measured."""
+    method has one (a curve run before a default changed still says what it measured), plus
+    the fixed override its file name carries (`-n_samples200000`, `-lengths9`): without it,
+    two curves of one model at one lr had one label, and the later file hid the other."""
     curves = {}
     for path in sorted(method_dir.glob("*.json")):
         curve = json.loads(path.read_text())
         lr = curve["params"].get("lr")
         label = curve["model"] + (f", lr {lr:g}" if lr is not None else "")
+        override = path.stem[len(curve["model"]):].removesuffix("-long").lstrip("-")
+        if override:  # even an lr override: the default's own curve may be at the same lr
+            label += f", {override}"
         if "schedule" in curve:  # benchmarks/long_schedule.py: one long fit scored along the way
             label += ", one long fit"
         curves[label] = sorted(curve["points"], key=lambda p: p["steps"])
     return curves
+
+
+def line_style(label: str) -> str:
+    """Solid for a curve of the method's own settings, dashed for one with a fixed override
+    (an experiment), dotted for one long fit: the defaults' curves stand out from the rest."""
+    if label.endswith("one long fit"):
+        return ":"
+    parts = [p for p in label.split(", ")[1:] if not p.startswith("lr ")]
+    return "--" if parts else "-"
 
 
 def plot_method(method_dir: Path) -> Path:
@@ -82,22 +96,25 @@ def _render(method_dir: Path) -> str:
     curves = load_curves(method_dir)
     panels = [p for p in PANELS if any(value(pt, p[0], p[1]) is not None for pts in curves.values() for pt in pts)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    models = sorted({label.split(",")[0] for label in curves})
     for ax, (track, metric, title) in zip(axes[0], panels, strict=True):
         for label, points in curves.items():
             xy = [(p["steps"], v) for p in points if (v := value(p, track, metric)) is not None]
             if xy:
-                ax.plot(*zip(*xy, strict=True), marker="o", label=label)
+                color = f"C{models.index(label.split(',')[0]) % 10}"  # one colour per model
+                ax.plot(*zip(*xy, strict=True), marker="o", label=label, color=color, linestyle=line_style(label))
         ax.set(xscale="log", xlabel=x_label(method_dir), title=title, ylim=(0, 1.02))
         xs = sorted({p["steps"] for pts in curves.values() for p in pts})
         ax.set_xticks(xs if len(xs) <= 8 else xs[:: len(xs) // 8 + 1])  # the measured schedules, labelled
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels collide
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+    # Beside the panels, not on them: with a dozen curves an inside legend hid the lines.
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.suptitle(f"{method_dir.name}: learning curves on the valid split")
     fig.tight_layout()
     buf = io.StringIO()
-    fig.savefig(buf, format="svg", metadata={"Date": None})
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     plt.close(fig)
     return buf.getvalue()
 

@@ -154,6 +154,17 @@ def test_the_committed_curve_plots_are_up_to_date():
             f"leaderboard/curves/{d.name}.svg is stale: run python benchmarks/plot_curves.py {d.name}")
 
 
+def test_every_committed_curve_file_is_a_line_of_its_plot():
+    """One line per curve file: a curve with a fixed override (`-n_samples200000`, `-lengths9`)
+    and the default's curve of the same model at the same lr once shared a label, and the
+    later file silently replaced the other in the plot (linear-das's length-9 runs, session 37)."""
+    spec = importlib.util.spec_from_file_location("plot_curves", ROOT / "benchmarks" / "plot_curves.py")
+    pc = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pc)  # type: ignore[union-attr]
+    for d in sorted(d for d in (ROOT / "leaderboard" / "curves").iterdir() if d.is_dir()):
+        assert len(pc.load_curves(d)) == len(list(d.glob("*.json"))), f"{d.name}: two curve files share a label"
+
+
 def test_rekey_moves_only_files_that_carry_the_old_hash(tmp_path):
     """benchmarks/rekey_studies.py: a curve, a long run and a bigram control with the old hashes
     move to the current ones and note why; a curve already history (another hash) stays."""
