@@ -234,10 +234,15 @@ def test_fit_data_encodes_a_large_pool_in_chunks_and_gets_the_same_states(monkey
 
     monkeypatch.setattr(interface, "ENCODE_CHUNK", 1000)
     monkeypatch.setattr(model, "encode", counted)  # the real encoder, counted
-    batch = interface.FitData(model, heldout_keys(), seed=0, budget=10**6).sample(2500)
+    data = interface.FitData(model, heldout_keys(), seed=0, budget=10**6)
+    batch = data.sample(2500)
     assert calls == [1000, 1000, 500]
     with torch.no_grad():
         assert torch.equal(batch.states, real(batch.tokens, batch.lengths))
+    # A method's own encoder calls (FrozenModel.encode) are chunked the same way.
+    calls.clear()
+    h = interface.FrozenModel(model, data).encode(batch.tokens[:1500], batch.lengths[:1500])
+    assert calls == [1000, 500] and torch.equal(h, batch.states[:1500])
 
 
 def test_seed_everything_asks_for_deterministic_kernels_without_importing_inductor():

@@ -43,13 +43,22 @@ from benchmark.task import VOCAB_SIZE
 
 TRACKS = ("read", "write", "interchange")  # what a method may declare (`benchmark.harness.tracks.DECLARABLE`)
 
-# Rows per encoder call in `FitData.sample`. Why: nn.GRU projects every step's input at
-# once, (rows, 9, 3N) floats, so one call on 160,000 rows at N=256 needs about 6 GB on top
-# of the states, over a sealed fit's 8 GB address-space limit, although the states
-# themselves are 164 MB. Chunks cost nothing in results: on the reference CPU the zoo's
-# encoders give every row bit-identical states in any chunk of this size
+# Rows per encoder call (`FitData.sample`, `FrozenModel.encode`). Why: nn.GRU projects every
+# step's input at once, (rows, 9, 3N) floats, so one call on 160,000 rows at N=256 needs
+# about 6 GB on top of the states, over a sealed fit's 8 GB address-space limit, although
+# the states themselves are 164 MB. Chunks cost nothing in results: on the reference CPU the
+# zoo's encoders give every row bit-identical states in any chunk of this size
 # (leaderboard/verification/encode-chunks-s37.log).
 ENCODE_CHUNK = 32768
+
+
+def _encode(model: torch.nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Final states (rows, state_dim) on the device `tokens` came from, `ENCODE_CHUNK` rows per call."""
+    with torch.no_grad():
+        parts = [model.encode(tokens[i:i + ENCODE_CHUNK].to(device),  # type: ignore[operator]
+                              lengths[i:i + ENCODE_CHUNK].to(device)).to(tokens.device)
+                 for i in range(0, max(tokens.shape[0], 1), ENCODE_CHUNK)]
+    return torch.cat(parts)
 
 
 class InterventionMethod(Protocol):
@@ -80,7 +89,8 @@ class FrozenModel:
 
     - ``encode(tokens, lengths) -> h`` (batch, state_dim): training sequences only
       (held-out ones raise ``HeldOutSequenceError``; filter them with
-      ``FitData.is_heldout``); every encoded sequence counts against the fit budget.
+      ``FitData.is_heldout``); every encoded sequence counts against the fit budget. Any
+      batch size works: the rows go through the encoder `ENCODE_CHUNK` at a time.
     - ``decode(h, targets=None) -> logits`` (batch, 9, 30): differentiable in ``h``
       (train through it, as the paper does); ``targets`` (batch, 9) are needed by the
       ``ar`` variant, which reads the previous token (teacher forcing).
@@ -105,9 +115,7 @@ class FrozenModel:
     def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Final encoder states (batch, state_dim) of training sequences (charged to the budget)."""
         self._data.charge(tokens, lengths)
-        with torch.no_grad():
-            h = self._model.encode(tokens.to(self.device), lengths.to(self.device))  # type: ignore[operator]
-        return h.to(tokens.device)
+        return _encode(self._model, tokens, lengths, self.device)
 
     def decode(self, h: torch.Tensor, targets: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (batch, 9, 30), differentiable in h; `ar` models need `targets` (teacher forcing)."""
@@ -155,11 +163,7 @@ class FitData:
         """n training sequences (lengths uniform 2..9) and their final encoder states."""
         seqs = self._sampler.sample(n)
         self.charge(seqs.tokens, seqs.lengths)
-        with torch.no_grad():  # in chunks: the encoder's working memory, not the states, sets the peak
-            states = [self._model.encode(seqs.tokens[i:i + ENCODE_CHUNK].to(self._device),  # type: ignore[operator]
-                                         seqs.lengths[i:i + ENCODE_CHUNK].to(self._device)).cpu()
-                      for i in range(0, max(n, 1), ENCODE_CHUNK)]
-        return FitBatch(seqs.tokens, seqs.lengths, torch.cat(states))
+        return FitBatch(seqs.tokens, seqs.lengths, _encode(self._model, seqs.tokens, seqs.lengths, self._device))
 
     def is_heldout(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(batch,) bool: which sequences belong to an evaluation split (never encode those)."""
