@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 CURVES = Path(__file__).resolve().parents[1] / "leaderboard" / "curves"
 PANELS = (("read", "sequence_accuracy", "READ seq. acc."), ("write", "iia", "WRITE IIA"),
@@ -38,11 +39,19 @@ def x_label(method_dir: Path) -> str:
     return "fit steps"
 
 
-def load_curves(method_dir: Path) -> dict[str, list[dict]]:
-    """Curve label -> points sorted by steps. The label is the model plus its lr, when the
-    method has one (a curve run before a default changed still says what it measured), plus
-    the fixed override its file name carries (`-n_samples200000`, `-lengths9`): without it,
-    two curves of one model at one lr had one label, and the later file hid the other."""
+class Curve(NamedTuple):
+    """One curve file as a plotted line: its model (the colour), its line style, its points."""
+
+    model: str
+    style: str  # "-" the method's own settings, "--" a fixed override (an experiment), ":" one long fit
+    points: list[dict]
+
+
+def load_curves(method_dir: Path) -> dict[str, Curve]:
+    """Curve label -> its line. The label is the model plus its lr, when the method has one
+    (a curve run before a default changed still says what it measured), plus the fixed
+    override its file name carries (`-n_samples200000`, `-lengths9`): without it, two curves
+    of one model at one lr had one label, and the later file hid the other."""
     curves = {}
     for path in sorted(method_dir.glob("*.json")):
         curve = json.loads(path.read_text())
@@ -51,19 +60,12 @@ def load_curves(method_dir: Path) -> dict[str, list[dict]]:
         override = path.stem[len(curve["model"]):].removesuffix("-long").lstrip("-")
         if override:  # even an lr override: the default's own curve may be at the same lr
             label += f", {override}"
-        if "schedule" in curve:  # benchmarks/long_schedule.py: one long fit scored along the way
+        long_fit = "schedule" in curve  # benchmarks/long_schedule.py: one long fit scored along the way
+        if long_fit:
             label += ", one long fit"
-        curves[label] = sorted(curve["points"], key=lambda p: p["steps"])
+        style = ":" if long_fit else "--" if override else "-"
+        curves[label] = Curve(curve["model"], style, sorted(curve["points"], key=lambda p: p["steps"]))
     return curves
-
-
-def line_style(label: str) -> str:
-    """Solid for a curve of the method's own settings, dashed for one with a fixed override
-    (an experiment), dotted for one long fit: the defaults' curves stand out from the rest."""
-    if label.endswith("one long fit"):
-        return ":"
-    parts = [p for p in label.split(", ")[1:] if not p.startswith("lr ")]
-    return "--" if parts else "-"
 
 
 def plot_method(method_dir: Path) -> Path:
@@ -94,17 +96,17 @@ def _render(method_dir: Path) -> str:
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     curves = load_curves(method_dir)
-    panels = [p for p in PANELS if any(value(pt, p[0], p[1]) is not None for pts in curves.values() for pt in pts)]
+    panels = [p for p in PANELS if any(value(pt, p[0], p[1]) is not None for c in curves.values() for pt in c.points)]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-    models = sorted({label.split(",")[0] for label in curves})
+    models = sorted({c.model for c in curves.values()})
     for ax, (track, metric, title) in zip(axes[0], panels, strict=True):
-        for label, points in curves.items():
-            xy = [(p["steps"], v) for p in points if (v := value(p, track, metric)) is not None]
+        for label, c in curves.items():
+            xy = [(p["steps"], v) for p in c.points if (v := value(p, track, metric)) is not None]
             if xy:
-                color = f"C{models.index(label.split(',')[0]) % 10}"  # one colour per model
-                ax.plot(*zip(*xy, strict=True), marker="o", label=label, color=color, linestyle=line_style(label))
+                color = f"C{models.index(c.model) % 10}"  # one colour per model
+                ax.plot(*zip(*xy, strict=True), marker="o", label=label, color=color, linestyle=c.style)
         ax.set(xscale="log", xlabel=x_label(method_dir), title=title, ylim=(0, 1.02))
-        xs = sorted({p["steps"] for pts in curves.values() for p in pts})
+        xs = sorted({p["steps"] for c in curves.values() for p in c.points})
         ax.set_xticks(xs if len(xs) <= 8 else xs[:: len(xs) // 8 + 1])  # the measured schedules, labelled
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels collide

@@ -58,7 +58,7 @@ def _encode(model: torch.nn.Module, tokens: torch.Tensor, lengths: torch.Tensor,
         parts = [model.encode(tokens[i:i + ENCODE_CHUNK].to(device),  # type: ignore[operator]
                               lengths[i:i + ENCODE_CHUNK].to(device)).to(tokens.device)
                  for i in range(0, max(tokens.shape[0], 1), ENCODE_CHUNK)]
-    return torch.cat(parts)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)  # a method's minibatch: no extra copy
 
 
 class InterventionMethod(Protocol):
