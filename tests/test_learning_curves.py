@@ -102,7 +102,28 @@ def test_a_long_run_at_the_papers_recipe_is_a_second_reference(lc, tmp_path):
     assert gaps["other"].paper is None  # a long run of other method code is history
     text = lc.report(list(gaps.values()), {"linear-probe": 600.0})
     assert "| +0.010 | within 0.02 | 0.580 (3,000) | +0.080 |" in text
-    assert text.endswith("| 5 min | 5 min | +0.080 (1 of its models run) |")
+    assert text.endswith("| 5 min | 5 min | +0.080 (1 of its models run) | not run |")
+
+
+def test_a_curve_at_another_recipe_is_a_third_reference(lc, tmp_path):
+    """A flat curve from the default's own pool can sit below what another recipe of the same
+    code reaches (gru-probe-ni: 0.78 from 50,000 states, 0.93 from 200,000); the report shows
+    that recipe's best point and names its params. Older code and another protocol are not it."""
+    spec = resolve("linear-probe")
+    params = dict(spec.params)
+    _curve(lc, tmp_path, "linear-probe", "flat", {1: 0.50, 2: 0.51, 4: 0.51})
+    _curve(lc, tmp_path, "linear-probe", "flat-C4", {0.5: 0.55, 1: 0.60}, params={**params, "C": 4.0})
+    _curve(lc, tmp_path, "linear-probe", "flat-old", {1: 0.90}, params={**params, "C": 8.0}, code_sha256="0" * 64)
+    _curve(lc, tmp_path, "linear-probe", "flat-l9", {1: 0.95}, params={**params, "lengths": [9]})
+    for name in ("flat-C4", "flat-old", "flat-l9"):  # one model, several files, as --param writes them
+        path = tmp_path / "linear-probe" / f"{name}.json"
+        curve = json.loads(path.read_text())
+        path.write_text(json.dumps({**curve, "model": "flat"}))
+    (gap,) = lc.current_gaps(tmp_path)  # the override curves are not the default's
+    assert gap.gap == 0.01 and gap.other == (0.60, "C=4.0") and gap.other_gap == 0.10
+    text = lc.report([gap], {"linear-probe": 600.0})
+    assert "| +0.010 | within 0.02 |  |  | 0.600 (C=4.0) | +0.100 |" in text
+    assert text.endswith("| not run | +0.100 (1 of its models run) |")
 
 
 def test_the_committed_curves_make_a_report(lc):
