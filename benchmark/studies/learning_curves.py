@@ -44,7 +44,7 @@ import torch
 from benchmark.data import load_split
 from benchmark.errors import OnionbenchError
 from benchmark.harness.defaults import PROJECT_ROOT
-from benchmark.harness.submission import resolve
+from benchmark.harness.submission import MethodSpec, resolve
 from benchmark.records import ModelProvenance, record_files, write_atomic
 from benchmark.zoo.resolve import load_reference
 
@@ -282,7 +282,7 @@ def other_recipes(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tupl
     another protocol (linear-das trained on length 9 only) answers another question and is left out.
     """
     best: dict[tuple[str, str, str, str], tuple[float, str]] = {}
-    specs: dict[str, object] = {}
+    specs: dict[str, tuple[MethodSpec, str] | None] = {}  # method -> its spec and code_sha256 (None: gone)
     for path in sorted(curves.glob("*/*.json")):
         curve = json.loads(path.read_text())
         if path.name.endswith("-long.json") or not curve.get("points"):
