@@ -36,6 +36,7 @@ import json
 import sys
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -263,13 +264,19 @@ def paper_runs(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tuple[f
         if curve["params"].get("lengths"):
             continue  # another protocol (linear-das trained on length 9 only), not the default's at another recipe
         reached = max(p["steps"] for p in curve["points"])
-        for p in curve["points"]:
-            for track, values in p["metrics"].items():
-                for metric, value in values.items():
-                    key = (curve["method"], curve["model"], track, metric)
-                    if key not in best or value > best[key][0]:
-                        best[key] = (value, max(reached, best.get(key, (0, 0))[1]))
+        for key, value in _scores(curve):
+            if key not in best or value > best[key][0]:
+                best[key] = (value, max(reached, best.get(key, (0, 0))[1]))
     return best
+
+
+def _scores(curve: dict) -> Iterator[tuple[tuple[str, str, str, str], float]]:
+    """((method, model, track, metric), score) for every score of every point of a curve."""
+    for p in curve["points"]:
+        for track, values in p["metrics"].items():
+            for metric, value in (values or {}).items():
+                if value is not None:
+                    yield (curve["method"], curve["model"], track, metric), value
 
 
 def other_recipes(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tuple[float, str]]:
@@ -278,7 +285,7 @@ def other_recipes(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tupl
 
     Why: a curve over steps can be flat below a plateau that another recipe of the same code
     reaches. gru-probe-ni on gru-h128-ar-s0 is flat at 0.77-0.78 from 50,000 states, and reads
-    0.93 from 200,000: the flat curve alone would call the default converged. A curve of
+    0.94 from 200,000: the flat curve alone would call the default converged. A curve of
     another protocol (linear-das trained on length 9 only) answers another question and is left out.
     """
     best: dict[tuple[str, str, str, str], tuple[float, str]] = {}
@@ -293,20 +300,18 @@ def other_recipes(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tupl
                 specs[curve["method"]] = (spec, code_sha256(spec))
             except OnionbenchError:
                 specs[curve["method"]] = None
-        if specs[curve["method"]] is None:
+        entry = specs[curve["method"]]
+        if entry is None:
             continue
-        spec, code = specs[curve["method"]]
+        spec, code = entry
         fixed = identity(curve)["fixed"]
         moved = {k: v for k, v in fixed.items() if spec.params.get(k) != v}
         if curve.get("code_sha256") != code or not moved or "lengths" in moved:
             continue  # older code (history), the default's own curve, or another protocol
         label = ", ".join(f"{k}={v}" for k, v in sorted(moved.items()))
-        for p in curve["points"]:
-            for track, values in p["metrics"].items():
-                for metric, value in (values or {}).items():
-                    key = (curve["method"], curve["model"], track, metric)
-                    if value is not None and (key not in best or value > best[key][0]):
-                        best[key] = (value, label)
+        for key, value in _scores(curve):
+            if key not in best or value > best[key][0]:
+                best[key] = (value, label)
     return best
 
 
@@ -365,11 +370,12 @@ def report(gaps: list[Gap], tier_seconds: dict[str, float]) -> str:
         rising = " (a curve still rising: more)" if any(g.still_rising for g in mine) else ""
         vs_paper = [g for g in mine if g.paper_gap is not None]
         paper_gaps = [g.paper_gap for g in vs_paper if g.paper_gap is not None]
-        others = [g for g in mine if g.other_gap is not None]
+        others = [g for g in mine if g.other is not None]
+        other_gaps = [g.other_gap for g in others if g.other_gap is not None]
         rows.append(f"| {method} | {worst:+.3f} | {needed:g}x{rising} | {cost} | "
                     + (f"{max(paper_gaps):+.3f} ({len({g.model for g in vs_paper})} of its models run)"
                        if vs_paper else "not run") + " | "
-                    + (f"{max(g.other_gap for g in others):+.3f} ({len({g.model for g in others})} of its models run)"
+                    + (f"{max(other_gaps):+.3f} ({len({g.model for g in others})} of its models run)"
                        if others else "not run") + " |")
     uncurved = sorted(set(tier_seconds) - {g.method for g in gaps})
     if uncurved:  # a method the tables leave out would read as "at its plateau"
