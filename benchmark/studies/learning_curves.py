@@ -36,7 +36,7 @@ import json
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -243,23 +243,41 @@ class Gap:
         return len(longer) > 1 and round(self.by_factor[longer[-1]] - self.by_factor[longer[-2]], 3) > TOLERANCE
 
 
-def paper_runs(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tuple[float, int]]:
+Current = Callable[[str], "tuple[MethodSpec, str] | None"]
+
+
+def current_code() -> Current:
+    """method -> (its spec now, its code_sha256), or None when no such method exists any more;
+    each method resolved and hashed once. Why a fresh one per report, not a module cache: the
+    report must see a default moved since the last one (and the tests move one)."""
+    seen: dict[str, tuple[MethodSpec, str] | None] = {}
+
+    def current(method: str) -> tuple[MethodSpec, str] | None:
+        if method not in seen:
+            try:
+                spec = resolve(method)
+                seen[method] = (spec, code_sha256(spec))
+            except OnionbenchError:
+                seen[method] = None
+        return seen[method]
+
+    return current
+
+
+def paper_runs(curves: Path = CURVES, current: Current | None = None
+               ) -> dict[tuple[str, str, str, str], tuple[float, int]]:
     """(method, model, track, metric) -> (best score, steps reached) over the current code's long runs.
 
     Why: a curve over steps at our own lr can be flat below the plateau of the paper's recipe
     (lr 1e-3, weight decay 0.1): linear-das on gru-h64-ni-s0 is flat at 0.57-0.61 at lr 1e-2
     and reaches 0.65 at 1e-3. benchmarks/long_schedule.py measures that second reference.
     """
+    current = current or current_code()
     best: dict[tuple[str, str, str, str], tuple[float, int]] = {}
-    sources: dict[str, str | None] = {}
     for path in sorted(curves.glob("*/*-long.json")):
         curve = json.loads(path.read_text())
-        if curve["method"] not in sources:
-            try:
-                sources[curve["method"]] = resolve(curve["method"]).source_sha256()
-            except OnionbenchError:
-                sources[curve["method"]] = None
-        if curve.get("method_sha256") != sources[curve["method"]] or not curve["points"]:
+        now = current(curve["method"])
+        if now is None or curve.get("method_sha256") != now[0].source_sha256() or not curve["points"]:
             continue  # older method code: history
         if curve["params"].get("lengths"):
             continue  # another protocol (linear-das trained on length 9 only), not the default's at another recipe
@@ -279,7 +297,8 @@ def _scores(curve: dict) -> Iterator[tuple[tuple[str, str, str, str], float]]:
                     yield (curve["method"], curve["model"], track, metric), value
 
 
-def other_recipes(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tuple[float, str]]:
+def other_recipes(curves: Path = CURVES, current: Current | None = None
+                  ) -> dict[tuple[str, str, str, str], tuple[float, str]]:
     """(method, model, track, metric) -> (best score, its fixed overrides) over the current code's
     curves at fixed params other than the defaults (`--param`), at any schedule.
 
@@ -288,22 +307,16 @@ def other_recipes(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tupl
     0.94 from 200,000: the flat curve alone would call the default converged. A curve of
     another protocol (linear-das trained on length 9 only) answers another question and is left out.
     """
+    current = current or current_code()
     best: dict[tuple[str, str, str, str], tuple[float, str]] = {}
-    specs: dict[str, tuple[MethodSpec, str] | None] = {}  # method -> its spec and code_sha256 (None: gone)
     for path in sorted(curves.glob("*/*.json")):
         curve = json.loads(path.read_text())
         if path.name.endswith("-long.json") or not curve.get("points"):
             continue  # long runs are the paper's recipe (paper_runs)
-        if curve["method"] not in specs:
-            try:
-                spec = resolve(curve["method"])
-                specs[curve["method"]] = (spec, code_sha256(spec))
-            except OnionbenchError:
-                specs[curve["method"]] = None
-        entry = specs[curve["method"]]
-        if entry is None:
+        now = current(curve["method"])
+        if now is None:
             continue
-        spec, code = entry
+        spec, code = now
         fixed = identity(curve)["fixed"]
         moved = {k: v for k, v in fixed.items() if spec.params.get(k) != v}
         if curve.get("code_sha256") != code or not moved or "lengths" in moved:
@@ -318,18 +331,18 @@ def other_recipes(curves: Path = CURVES) -> dict[tuple[str, str, str, str], tupl
 def current_gaps(curves: Path = CURVES) -> list[Gap]:
     """Every current curve (this method code, these fixed params) with a factor-1 point, per trained metric."""
     gaps: list[Gap] = []
-    codes: dict[str, str] = {}
-    paper, other = paper_runs(curves), other_recipes(curves)
+    current = current_code()
+    paper, other = paper_runs(curves, current), other_recipes(curves, current)
     for path in sorted(curves.glob("*/*.json")):
         curve = json.loads(path.read_text())
         if path.name.endswith("-long.json"):
             continue  # one long fit at the paper's recipe: benchmarks/long_schedule.py report
-        try:
-            spec = resolve(curve["method"])
-        except OnionbenchError:
+        resolved = current(curve["method"])
+        if resolved is None:
             continue
+        spec, code = resolved
         vary = identity(curve)["vary"]
-        now = {**curve, "code_sha256": codes.setdefault(spec.name, code_sha256(spec)), "params": spec.params}
+        now = {**curve, "code_sha256": code, "params": spec.params}
         if identity(curve) != identity(now):
             continue  # older code or another fixed setting: history, not the current default
         factors = {round(p.get("values", {"steps": p["steps"]})[vary[0]] / spec.params[vary[0]], 3): p
